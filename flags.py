@@ -1,0 +1,78 @@
+"""Every absl flag of keras-dae, in one place: training (`python -m keras_dae`) and export
+(`python -m export`). Nothing here imports TensorFlow, so bad values fail before it loads."""
+
+import dataclasses
+import os
+import sys
+
+from absl import flags
+
+from keras_dae.config import LOSSES, NOISE_KINDS, ConfigError, TrainConfig
+
+FLAGS = flags.FLAGS
+
+
+def define_train_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of `python -m keras_dae`; the original's names and short names are kept."""
+    d = TrainConfig()
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_boolean("add_noise", d.add_noise,
+                         "Train a denoising AE (corrupt the input); --noadd_noise for a plain AE.",
+                         short_name="n", **define)
+    flags.DEFINE_boolean("binarize_input", d.binarize_input,
+                         "Binarize pixels (pixel/255 >= 0.5).", short_name="b", **define)
+    flags.DEFINE_integer("epochs", d.epochs, "Epochs to train.", short_name="e", **define)
+    flags.DEFINE_enum("loss", d.loss, LOSSES, "Reconstruction loss: per-pixel cross-entropy or MSE.",
+                      short_name="ls", case_sensitive=False, **define)
+    flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate.", short_name="lr", **define)
+    flags.DEFINE_integer("lr_decay_epoch", d.lr_decay_epoch,
+                         "From this epoch on (1-based) the learning rate is divided by "
+                         "--lr_decay_factor.", **define)
+    flags.DEFINE_float("lr_decay_factor", d.lr_decay_factor, "Learning-rate divisor.", **define)
+    flags.DEFINE_integer("latent_dim", d.latent_dim, "Size of the code z.", short_name="z", **define)
+    flags.DEFINE_integer("print_every", d.print_every,
+                         "Log the training loss every N batches (0: only per epoch).",
+                         short_name="p", **define)
+    flags.DEFINE_integer("batch_size", d.batch_size, "Training batch size (global).", **define)
+    flags.DEFINE_enum("noise", d.noise, NOISE_KINDS,
+                      "Corruption for the DAE: dropout (zero, rescale survivors: the original), "
+                      "mask (zero, no rescale: Vincent et al. 2008) or gaussian (add, clip to "
+                      "[0, 1]).", case_sensitive=False, **define)
+    flags.DEFINE_float("noise_rate", d.noise_rate,
+                       "Fraction of pixels dropped (dropout, mask) or the sigma (gaussian).", **define)
+    flags.DEFINE_integer("seed", d.seed, "Random seed: same seed, same run.", **define)
+    flags.DEFINE_string("dataset", d.dataset,
+                        "TFDS dataset name (mnist, fashion_mnist, kmnist); ignored with --data_dir.", **define)
+    flags.DEFINE_string("data_dir", d.data_dir,
+                        "Folder with the four MNIST-format IDX files (gzipped or not); no network "
+                        "needed.", **define)
+    flags.DEFINE_string("output_dir", d.output_dir,
+                        "Where outputs go (default: runs/<AE|DAE>-<CE|MSE>-z<latent_dim>).", **define)
+    flags.DEFINE_integer("train_examples", d.train_examples,
+                         "Use only the first N training images (quick tries).", **define)
+    flags.DEFINE_integer("test_examples", d.test_examples, "Use only the first N test images.", **define)
+    flags.DEFINE_boolean("tensorboard", d.tensorboard,
+                         "Also write TensorBoard scalars and reconstruction images.", **define)
+
+
+def program_name(argv: list[str]) -> str:
+    """`keras_dae` for `python -m keras_dae`, else the script's name."""
+    path = os.path.abspath(argv[0])
+    return os.path.basename(os.path.dirname(path) if path.endswith("__main__.py") else path)
+
+
+def parse_or_exit(argv: list[str]) -> list[str]:
+    """Parses argv into FLAGS; a bad flag exits with one line (an absl `flags_parser`)."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        sys.exit(f"{program_name(argv)}: error: {e} (see --help)")
+
+
+def train_config_from_flags(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> TrainConfig:
+    """The validated TrainConfig the parsed flags describe; raises ConfigError on a bad value."""
+    if len(argv) > 1:
+        raise ConfigError(f"unexpected argument(s) {' '.join(argv[1:])!r}: booleans are set as "
+                          "--add_noise=false or --noadd_noise, not with a separate value")
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    return TrainConfig(**{name: flag_values[name].value for name in names})

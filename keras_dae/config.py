@@ -1,0 +1,84 @@
+"""The training configuration: one frozen dataclass, validated before TensorFlow is imported."""
+
+import dataclasses
+import os
+
+NOISE_KINDS = ("dropout", "mask", "gaussian")
+LOSSES = ("ce", "mse")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be trained with."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a training run; defaults are the original's."""
+
+    add_noise: bool = True
+    binarize_input: bool = True
+    epochs: int = 10
+    loss: str = "ce"
+    learning_rate: float = 3e-4
+    lr_decay_epoch: int = 6
+    lr_decay_factor: float = 10.0
+    latent_dim: int = 10
+    batch_size: int = 64
+    noise: str = "dropout"
+    noise_rate: float = 0.5
+    print_every: int = 100
+    seed: int = 0
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    output_dir: str | None = None
+    train_examples: int | None = None
+    test_examples: int | None = None
+    tensorboard: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "loss", str(self.loss).lower())
+        object.__setattr__(self, "noise", str(self.noise).lower())
+        for problem in _problems(self):
+            raise ConfigError(problem)
+
+    @property
+    def run_name(self) -> str:
+        """The original's result prefix, e.g. `DAE-CE-z10`."""
+        kind = "DAE" if self.add_noise else "AE"
+        return f"{kind}-{self.loss.upper()}-z{self.latent_dim}"
+
+    @property
+    def workdir(self) -> str:
+        """Where outputs go: `output_dir`, else `runs/<run_name>`."""
+        return self.output_dir or os.path.join("runs", self.run_name)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _problems(c: TrainConfig):
+    """Yields a one-line description of each invalid value."""
+    if c.loss not in LOSSES:
+        yield f"loss must be one of {'|'.join(LOSSES)} (any case), got {c.loss!r}"
+    if c.noise not in NOISE_KINDS:
+        yield f"noise must be one of {'|'.join(NOISE_KINDS)}, got {c.noise!r}"
+    for name in ("epochs", "latent_dim", "batch_size", "lr_decay_epoch"):
+        if not isinstance(getattr(c, name), int) or getattr(c, name) < 1:
+            yield f"{name} must be an integer >= 1, got {getattr(c, name)!r}"
+    for name in ("train_examples", "test_examples"):
+        value = getattr(c, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            yield f"{name} must be an integer >= 1, got {value!r}"
+    if not 0 < c.learning_rate <= 1:
+        yield f"learning_rate must be in (0, 1], got {c.learning_rate!r}"
+    if not c.lr_decay_factor >= 1:
+        yield f"lr_decay_factor must be >= 1, got {c.lr_decay_factor!r}"
+    if c.noise == "gaussian":
+        if not 0 < c.noise_rate <= 1:
+            yield f"noise_rate (the gaussian sigma) must be in (0, 1], got {c.noise_rate!r}"
+    elif not 0 < c.noise_rate < 1:
+        yield f"noise_rate (the fraction of pixels dropped) must be in (0, 1), got {c.noise_rate!r}"
+    if not isinstance(c.print_every, int) or c.print_every < 0:
+        yield f"print_every must be an integer >= 0 (0: off), got {c.print_every!r}"
+    if not isinstance(c.seed, int) or c.seed < 0:
+        yield f"seed must be an integer >= 0, got {c.seed!r}"

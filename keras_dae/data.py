@@ -1,0 +1,139 @@
+"""MNIST-format data: IDX files or TFDS, preprocessed to [N, 784] float32, fed by tf.data."""
+
+import gzip
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+IMAGE_SHAPE = (28, 28)
+PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+
+# IDX type codes (http://yann.lecun.com/exdb/mnist/): all big-endian.
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_SPLIT_STEMS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+class DataError(ValueError):
+    """Input data that cannot be used; the message names the file and the problem."""
+
+
+class Split(NamedTuple):
+    images: np.ndarray  # uint8 [N, 28, 28]
+    labels: np.ndarray  # int [N]
+
+
+class Data(NamedTuple):
+    x_train: np.ndarray  # float32 [N, 784] in [0, 1]
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decodes the bytes of one IDX file (gzipped or not) into an array."""
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            raise DataError(f"{name}: corrupt or truncated gzip data ({e})") from None
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES or raw[3] == 0:
+        raise DataError(f"{name}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
+    ndim, dtype = raw[3], np.dtype(_IDX_DTYPES[raw[2]])
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{name}: truncated IDX header ({len(raw)} bytes, expected {header})")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, offset=4))
+    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) != expected:
+        problem = "truncated" if len(raw) < expected else "has trailing bytes"
+        raise DataError(f"{name}: {problem}: {len(raw)} bytes, the header {shape} "
+                        f"needs {expected}")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+
+
+def read_idx(path: str) -> np.ndarray:
+    """Reads one IDX file from disk; errors name the file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    return parse_idx(raw, path)
+
+
+def _find(data_dir: str, stem: str) -> str:
+    """The path of `stem` in `data_dir`: raw or .gz, with '-idx' or '.idx' before the type."""
+    for name in (stem, stem.replace("-idx", ".idx")):
+        for suffix in ("", ".gz"):
+            path = os.path.join(data_dir, name + suffix)
+            if os.path.isfile(path):
+                return path
+    raise DataError(f"{data_dir}: no {stem}[.gz] file (expected the four MNIST IDX files)")
+
+
+def load_idx_split(data_dir: str, split: str) -> Split:
+    """Reads the images and labels of one split ('train' or 'test') and checks they agree."""
+    if not os.path.isdir(data_dir):
+        raise DataError(f"{data_dir}: no such folder")
+    image_path, label_path = (_find(data_dir, stem) for stem in _SPLIT_STEMS[split])
+    images, labels = read_idx(image_path), read_idx(label_path)
+    if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
+        raise DataError(f"{image_path}: images are {images.shape[1:]}, expected 28x28")
+    if labels.ndim != 1:
+        raise DataError(f"{label_path}: labels have shape {labels.shape}, expected [N]")
+    if len(images) != len(labels):
+        raise DataError(f"{image_path}: {len(images)} images but {label_path} has "
+                        f"{len(labels)} labels")
+    return Split(images.astype(np.uint8), labels.astype(np.int64))
+
+
+def load_tfds_split(name: str, split: str) -> Split:
+    """Loads one split of a TFDS image dataset (downloads on first use)."""
+    import tensorflow_datasets as tfds
+
+    try:
+        batches = list(tfds.as_numpy(tfds.load(name, split=split, as_supervised=True)
+                                     .batch(10_000)))
+        images, labels = (np.concatenate(column) for column in zip(*batches))
+    except tfds.core.registered.DatasetNotFoundError:
+        raise DataError(f"TFDS has no dataset named {name!r} (try mnist, fashion_mnist, "
+                        "kmnist)") from None
+    except Exception as e:  # No network, no prepared copy: TFDS raises many kinds.
+        raise DataError(f"cannot load TFDS dataset {name!r} ({type(e).__name__}); without "
+                        "network, pass --data_dir DIR holding the four MNIST IDX files") from None
+    images = np.squeeze(images, axis=-1) if images.ndim == 4 else images
+    if images.shape[1:] != IMAGE_SHAPE:
+        raise DataError(f"TFDS {name!r}: images are {images.shape[1:]}, expected 28x28")
+    return Split(images.astype(np.uint8), labels.astype(np.int64))
+
+
+def preprocess(images: np.ndarray, binarize: bool) -> np.ndarray:
+    """uint8 [N, 28, 28] -> float32 [N, 784] in [0, 1], binarized (>= 0.5) if asked."""
+    x = images.reshape(len(images), PIXELS).astype(np.float32) / 255.0
+    return (x >= 0.5).astype(np.float32) if binarize else x
+
+
+def load(config) -> Data:
+    """The train and test splits that `config` names, preprocessed and limited."""
+    splits = []
+    for split, limit in (("train", config.train_examples), ("test", config.test_examples)):
+        s = (load_idx_split(config.data_dir, split) if config.data_dir
+             else load_tfds_split(config.dataset, split))
+        splits += [preprocess(s.images[:limit], config.binarize_input), s.labels[:limit]]
+    return Data(*splits)
+
+
+def train_dataset(x: np.ndarray, batch_size: int, seed: int):
+    """Seeded, reshuffled each epoch (input, target) batches gathered from one in-memory tensor."""
+    import tensorflow as tf
+
+    images = tf.constant(x)
+    return (tf.data.Dataset.range(len(x))
+            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size)
+            .map(lambda i: (tf.gather(images, i),) * 2)
+            .prefetch(tf.data.AUTOTUNE))

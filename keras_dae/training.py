@@ -1,0 +1,161 @@
+"""Training: the schedule, the loss, per-epoch evaluation and figures, and `train_and_evaluate`."""
+
+import math
+import os
+import sys
+import time
+from typing import NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from keras_dae import data, figures, model, noise
+from keras_dae.atomic import atomic_path, write_json
+from keras_dae.config import TrainConfig
+
+GRID_IMAGES = 64  # The original shows the first 64 test images, 8x8.
+EVAL_BATCH = 500  # Evaluation batch: any size gives the same mean loss.
+
+
+class TrainResult(NamedTuple):
+    history: list  # One dict per epoch, as in history.json.
+    autoencoder: keras.Model
+    encoder: keras.Model
+    decoder: keras.Model
+    workdir: str
+
+
+def learning_rate(epoch: int, config: TrainConfig) -> float:
+    """The lr of 0-based `epoch`: the base rate, divided by the factor from `lr_decay_epoch` on."""
+    decayed = epoch + 1 >= config.lr_decay_epoch
+    return config.learning_rate / config.lr_decay_factor if decayed else config.learning_rate
+
+
+def reconstruction_loss(name: str) -> keras.losses.Loss:
+    """Per-pixel mean CE or MSE. Keras computes CE from the sigmoid's logits, so it stays finite."""
+    return keras.losses.BinaryCrossentropy() if name == "ce" else keras.losses.MeanSquaredError()
+
+
+def build_models(config: TrainConfig):
+    """The compiled autoencoder (with corruption for a DAE) and its compiled clean reconstructor."""
+    corruption = (noise.build_corruption(config.noise, config.noise_rate)
+                  if config.add_noise else None)
+    autoencoder = model.build_autoencoder(config.latent_dim, corruption)
+    # PyTorch's Adam epsilon, so the update matches the original's.
+    autoencoder.compile(keras.optimizers.Adam(config.learning_rate, epsilon=1e-8),
+                        reconstruction_loss(config.loss))
+    clean = model.reconstructor(autoencoder)
+    clean.compile(loss=reconstruction_loss(config.loss))
+    return autoencoder, clean
+
+
+class PrintEvery(keras.callbacks.Callback):
+    """Logs the epoch's running training loss every `every` batches, as the original's -p."""
+
+    def __init__(self, every: int, steps: int):
+        super().__init__()
+        self.every, self.steps, self.epoch = every, steps, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (batch + 1) % self.every == 0:
+            logging.info("epoch %d batch %d/%d: loss %.4f", self.epoch, batch + 1, self.steps,
+                         logs["loss"])
+
+
+class EvaluateAndPlot(keras.callbacks.Callback):
+    """After each epoch: test loss with dropout off (clean and noised input), the history record,
+    and the reconstruction grid of the first 64 test images."""
+
+    def __init__(self, config, workdir, clean, x_test, x_noisy, history, writer=None):
+        super().__init__()
+        self.config, self.workdir, self.clean = config, workdir, clean
+        self.x_test, self.x_noisy, self.history, self.writer = x_test, x_noisy, history, writer
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
+        evaluate = lambda x: self.clean.evaluate(x, self.x_test, EVAL_BATCH, verbose=0)
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": float(logs["loss"]),
+            "test_loss_clean": float(evaluate(self.x_test)),
+            "test_loss_noisy": float(evaluate(self.x_noisy)) if self.x_noisy is not None else None,
+            "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "seconds": round(seconds, 3),
+        }
+        logs.update(test_loss=record["test_loss_clean"])  # Shown by Keras and TensorBoard.
+        if record["test_loss_noisy"] is not None:
+            logs.update(test_loss_noisy=record["test_loss_noisy"])
+        self.history.append(record)
+        write_json(os.path.join(self.workdir, "history.json"),
+                   {"config": self.config.to_dict(), "epochs": self.history})
+        inputs = (self.x_noisy if self.x_noisy is not None else self.x_test)[:GRID_IMAGES]
+        recon = self.clean.predict(inputs, verbose=0)
+        name = f"{self.config.run_name}-e{epoch + 1}"
+        figures.save_image_grid(os.path.join(self.workdir, f"{name}.png"), recon,
+                                f"{name}: reconstruction")
+        if self.writer is not None:
+            with self.writer.as_default():
+                grid = figures.image_grid(recon)
+                tf.summary.image("reconstruction", grid[None, :, :, None], step=epoch + 1)
+
+
+def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
+    """Trains the (D)AE that `config` describes and writes every output into `workdir`."""
+    keras.utils.set_random_seed(config.seed)
+    os.makedirs(workdir, exist_ok=True)
+    d = data.load(config)
+    logging.info("data: %d train, %d test images; writing to %s", len(d.x_train), len(d.x_test),
+                 workdir)
+    autoencoder, clean = build_models(config)
+
+    # The fixed noised test set: the "noised truth" figure and the noisy test loss.
+    x_noisy = None
+    if config.add_noise:
+        x_noisy = keras.ops.convert_to_numpy(
+            autoencoder.get_layer("corrupt")(d.x_test, training=True))
+    grid = d.x_test[:GRID_IMAGES]
+    figures.save_image_grid(os.path.join(workdir, "truth.png"), grid, "truth")
+    if x_noisy is not None:
+        figures.save_image_grid(os.path.join(workdir, "noised.png"), x_noisy[:GRID_IMAGES],
+                                f"noised truth ({config.noise}, {config.noise_rate})")
+
+    history = []
+    steps = math.ceil(len(d.x_train) / config.batch_size)
+    tb_dir = os.path.join(workdir, "tensorboard")
+    writer = (tf.summary.create_file_writer(os.path.join(tb_dir, "images"))
+              if config.tensorboard else None)
+    # EvaluateAndPlot adds the test losses to the epoch logs, before Keras and TensorBoard see them.
+    callbacks = [
+        keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate(epoch, config)),
+        EvaluateAndPlot(config, workdir, clean, d.x_test, x_noisy, history, writer),
+    ]
+    if config.print_every:
+        callbacks.append(PrintEvery(config.print_every, steps))
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(tb_dir))
+    verbose = 1 if sys.stdout.isatty() and not config.print_every else 2
+    autoencoder.fit(data.train_dataset(d.x_train, config.batch_size, config.seed),
+                    epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+
+    with atomic_path(os.path.join(workdir, "model.keras")) as tmp:
+        autoencoder.save(tmp)
+    encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
+    codes = encoder.predict(d.x_test, EVAL_BATCH, verbose=0)
+    figures.save_loss_curves(os.path.join(workdir, "loss.png"), history, config.lr_decay_epoch,
+                             config.loss)
+    figures.save_latent_scatter(os.path.join(workdir, "latent.png"), codes, d.y_test)
+    if config.latent_dim == 2:
+        images = decoder.predict(figures.manifold_codes(codes), EVAL_BATCH, verbose=0)
+        figures.save_manifold(os.path.join(workdir, "manifold.png"), images)
+    logging.info("done: final test loss %.4f (clean input); outputs in %s",
+                 history[-1]["test_loss_clean"], workdir)
+    return TrainResult(history, autoencoder, encoder, decoder, workdir)

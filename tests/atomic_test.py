@@ -1,0 +1,39 @@
+"""Tests of keras_dae.atomic: a failed write leaves the old file and no temporary behind."""
+
+import json
+import os
+
+from absl.testing import absltest
+
+from keras_dae.atomic import atomic_path, write_json
+
+
+class AtomicPathTest(absltest.TestCase):
+
+    def test_success_replaces(self):
+        folder = self.create_tempdir().full_path
+        path = os.path.join(folder, "sub", "h.json")
+        write_json(path, {"a": 1})
+        write_json(path, {"a": 2})
+        with open(path) as f:
+            self.assertEqual(json.load(f), {"a": 2})
+        self.assertEqual(os.listdir(os.path.dirname(path)), ["h.json"])
+
+    def test_failure_keeps_the_old_file(self):
+        folder = self.create_tempdir().full_path
+        path = os.path.join(folder, "model.keras")
+        with open(path, "w") as f:
+            f.write("old")
+        with self.assertRaises(RuntimeError):
+            with atomic_path(path) as tmp:
+                self.assertTrue(tmp.endswith(".keras"))
+                with open(tmp, "w") as f:
+                    f.write("half")
+                raise RuntimeError("interrupted")
+        with open(path) as f:
+            self.assertEqual(f.read(), "old")
+        self.assertEqual(os.listdir(folder), ["model.keras"])
+
+
+if __name__ == "__main__":
+    absltest.main()

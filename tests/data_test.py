@@ -1,0 +1,126 @@
+"""Tests of keras_dae.data: IDX reading, TFDS loading (mocked), preprocessing, the tf.data pipeline."""
+
+import gzip
+import os
+import struct
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from absl.testing import parameterized
+
+from keras_dae import data
+from keras_dae.config import TrainConfig
+from idx_fixtures import idx_bytes, write_mnist_dir
+
+
+class IdxTest(parameterized.TestCase, tf.test.TestCase):
+
+    @parameterized.parameters(True, False)
+    def test_reads_generated_files(self, gz):
+        folder = self.create_tempdir().full_path
+        arrays = write_mnist_dir(folder, gz=gz)
+        for split, key in (("train", "train"), ("test", "t10k")):
+            s = data.load_idx_split(folder, split)
+            self.assertAllEqual(s.images, arrays[key][0])
+            self.assertAllEqual(s.labels, arrays[key][1])
+
+    def test_parse_other_dtypes(self):
+        raw = struct.pack(">BBBBII", 0, 0, 0x0D, 2, 2, 3) + np.arange(6, dtype=">f4").tobytes()
+        self.assertAllEqual(data.parse_idx(raw), np.arange(6).reshape(2, 3))
+
+    @parameterized.named_parameters(
+        ("bad_magic", lambda raw: b"\x08\x03" + raw[2:], "magic"),
+        ("empty", lambda raw: b"", "magic"),
+        ("truncated_data", lambda raw: raw[:-10], "truncated"),
+        ("truncated_header", lambda raw: raw[:9], "truncated IDX header"),
+        ("trailing", lambda raw: raw + b"\x00", "trailing"),
+        ("bad_gzip", lambda raw: gzip.compress(raw)[:-20], "gzip"))
+    def test_corrupt_bytes_are_a_data_error(self, mutate, message):
+        raw = idx_bytes(np.zeros((3, 28, 28), np.uint8))
+        with self.assertRaisesRegex(data.DataError, message):
+            data.parse_idx(mutate(raw), "x.idx")
+
+    def test_count_mismatch_names_both_files(self):
+        folder = self.create_tempdir().full_path
+        write_mnist_dir(folder, gz=False)
+        with open(os.path.join(folder, "train-labels-idx1-ubyte"), "wb") as f:
+            f.write(idx_bytes(np.zeros(5, np.uint8)))
+        with self.assertRaisesRegex(data.DataError, "6 images but .*labels-idx1-ubyte has 5"):
+            data.load_idx_split(folder, "train")
+
+    def test_wrong_image_shape(self):
+        folder = self.create_tempdir().full_path
+        write_mnist_dir(folder, gz=False)
+        with open(os.path.join(folder, "t10k-images-idx3-ubyte"), "wb") as f:
+            f.write(idx_bytes(np.zeros((4, 27, 27), np.uint8)))
+        with self.assertRaisesRegex(data.DataError, r"\(27, 27\), expected 28x28"):
+            data.load_idx_split(folder, "test")
+
+    def test_missing_folder_and_files(self):
+        with self.assertRaisesRegex(data.DataError, "no such folder"):
+            data.load_idx_split("/nonexistent/mnist", "train")
+        with self.assertRaisesRegex(data.DataError, "no train-images-idx3-ubyte"):
+            data.load_idx_split(self.create_tempdir().full_path, "train")
+
+
+class TfdsTest(tf.test.TestCase):
+
+    def test_mnist_through_tfds(self):
+        with tfds.testing.mock_data(num_examples=9):
+            config = TrainConfig(dataset="mnist", test_examples=5)
+            d = data.load(config)
+        self.assertEqual(d.x_train.shape, (9, 784))
+        self.assertEqual(d.x_test.shape, (5, 784))
+        self.assertAllInSet(d.x_train, [0.0, 1.0])
+
+    def test_unknown_dataset(self):
+        with self.assertRaisesRegex(data.DataError, "no dataset named 'mnits'"):
+            data.load_tfds_split("mnits", "train")
+
+
+class PreprocessTest(tf.test.TestCase):
+
+    def test_binarize_threshold_is_half(self):
+        images = np.array([[0, 127, 128, 255] * 196], np.uint8).reshape(1, 28, 28)
+        x = data.preprocess(images, binarize=True)
+        self.assertEqual(x.shape, (1, 784))
+        self.assertEqual(x.dtype, np.float32)
+        self.assertAllEqual(x[0, :4], [0, 0, 1, 1])  # 127/255 < 0.5 <= 128/255
+
+    def test_scale_without_binarize(self):
+        x = data.preprocess(np.full((2, 28, 28), 51, np.uint8), binarize=False)
+        self.assertAllClose(x, np.full((2, 784), 0.2))
+
+    def test_load_limits_examples(self):
+        folder = self.create_tempdir().full_path
+        write_mnist_dir(folder, n_train=10, n_test=8)
+        d = data.load(TrainConfig(data_dir=folder, train_examples=7, test_examples=3))
+        self.assertEqual((len(d.x_train), len(d.y_train), len(d.x_test)), (7, 7, 3))
+
+
+class TrainDatasetTest(tf.test.TestCase):
+
+    def epoch(self, ds):
+        return [(x.numpy(), y.numpy()) for x, y in ds]
+
+    def test_batches_cover_the_data_once_per_epoch(self):
+        x = np.arange(130, dtype=np.float32)[:, None] * np.ones((1, 784), np.float32)
+        ds = data.train_dataset(x, batch_size=64, seed=1)
+        first, second = self.epoch(ds), self.epoch(ds)
+        self.assertEqual([len(b[0]) for b in first], [64, 64, 2])
+        for batches in (first, second):
+            seen = np.concatenate([b[0][:, 0] for b in batches])
+            self.assertAllEqual(np.sort(seen), np.arange(130))
+            self.assertAllEqual(batches[0][0], batches[0][1])  # target = clean input
+        self.assertNotAllEqual(first[0][0], second[0][0])  # reshuffled each epoch
+
+    def test_seeded(self):
+        x = np.random.default_rng(0).random((100, 784), np.float32)
+        a = self.epoch(data.train_dataset(x, 32, seed=5))
+        b = self.epoch(data.train_dataset(x, 32, seed=5))
+        self.assertAllEqual(a[0][0], b[0][0])
+
+
+if __name__ == "__main__":
+    tf.test.main()

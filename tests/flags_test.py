@@ -1,0 +1,73 @@
+"""Tests of flags.py and the CLI's handling of bad flags: one line, non-zero exit, no TensorFlow."""
+
+import os
+import subprocess
+import sys
+
+from absl import flags as absl_flags
+from absl.testing import absltest, parameterized
+
+import flags
+from keras_dae.config import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse(*args):
+    """The TrainConfig for `python -m keras_dae ARGS`, on fresh flag values."""
+    values = absl_flags.FlagValues()
+    flags.define_train_flags(values)
+    argv = values(["keras_dae", *args])
+    return flags.train_config_from_flags(argv, values)
+
+
+class FlagsTest(parameterized.TestCase):
+
+    def test_defaults(self):
+        c = parse()
+        self.assertTrue(c.add_noise)
+        self.assertEqual((c.epochs, c.loss, c.latent_dim), (10, "ce", 10))
+
+    @parameterized.parameters(["--noadd_noise"], ["--add_noise=false"], ["-n=False"],
+                              ["--add_noise=0"])
+    def test_booleans_can_be_false(self, arg):
+        self.assertFalse(parse(arg).add_noise)
+
+    def test_original_short_names(self):
+        c = parse("-e", "3", "-ls", "MSE", "-lr", "1e-3", "-z", "2", "-p", "5", "-b=false")
+        self.assertEqual((c.epochs, c.loss, c.learning_rate, c.latent_dim, c.print_every),
+                         (3, "mse", 1e-3, 2, 5))
+        self.assertFalse(c.binarize_input)
+
+    def test_separate_boolean_value_is_refused(self):
+        # The original's `-n False` silently meant True; here it is an error.
+        with self.assertRaisesRegex(ConfigError, "--noadd_noise"):
+            parse("-n", "False")
+
+
+class CommandLineTest(parameterized.TestCase):
+
+    @parameterized.parameters(
+        (["--epochs=0"], "epochs"), (["-lr", "-1"], "learning_rate"), (["-ls", "kl"], "loss"),
+        (["--noise_rate=2"], "noise_rate"), (["--noise=salt"], "noise"),
+        (["-e", "ten"], "epochs"), (["--no_such_flag"], "no_such_flag"), (["-n", "False"], "False"))
+    def test_bad_flag_one_line_before_tensorflow(self, args, word):
+        # -X importtime would list tensorflow if it were imported; the error must come first.
+        run = subprocess.run([sys.executable, "-X", "importtime", "-m", "keras_dae", *args],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(run.returncode, 0)
+        lines = [l for l in run.stderr.splitlines() if not l.startswith("import time:")]
+        self.assertLen(lines, 1, run.stderr)
+        self.assertIn("error", lines[0])
+        self.assertIn(word, lines[0])
+        self.assertNotIn("tensorflow", run.stderr)
+
+    def test_help_lists_the_flags(self):
+        run = subprocess.run([sys.executable, "-m", "keras_dae", "--help"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        for flag in ("-n,--[no]add_noise", "-ls,--loss", "-lr,--learning_rate", "--data_dir"):
+            self.assertIn(flag, run.stdout)
+
+
+if __name__ == "__main__":
+    absltest.main()
