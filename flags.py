@@ -76,3 +76,54 @@ def train_config_from_flags(argv: list[str], flag_values: flags.FlagValues = FLA
                           "--add_noise=false or --noadd_noise, not with a separate value")
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     return TrainConfig(**{name: flag_values[name].value for name in names})
+
+
+def define_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of the scripts in benchmarks/."""
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_string("data_dir", None, "Folder with the four MNIST IDX files.", required=True,
+                        **define)
+    flags.DEFINE_integer("epochs", 3, "Timed epochs, after one warm-up epoch.", lower_bound=1,
+                         **define)
+    flags.DEFINE_integer("repeats", 5, "Repeats of each timed measurement (median is quoted).",
+                         lower_bound=1, **define)
+
+
+def define_export_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of `python -m export`."""
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_string("model", None, "The trained model.keras to export.", **define)
+    flags.DEFINE_string("export_dir", None, "Where the export goes (e.g. exports/dae).", **define)
+    flags.DEFINE_string("data_dir", None,
+                        "MNIST IDX folder for calibration and the parity check (default: the "
+                        "one the model was trained on, from history.json beside it).", **define)
+    flags.DEFINE_float("float_tolerance", 0.001,
+                       "Largest relative rise of test CE allowed for float variants.",
+                       lower_bound=0.0, **define)
+    flags.DEFINE_float("int8_tolerance", 0.02,
+                       "Largest relative rise of test CE allowed for int8 variants.",
+                       lower_bound=0.0, **define)
+    flags.DEFINE_integer("calibration_examples", 1000,
+                         "Training images used to calibrate the int8 variants.", lower_bound=2,
+                         **define)
+    flags.DEFINE_integer("num_threads", 1, "LiteRT threads for the parity and latency checks.",
+                         lower_bound=1, **define)
+    flags.DEFINE_integer("latency_invokes", 2000, "Invokes timed per variant (median quoted).",
+                         lower_bound=1, **define)
+
+
+def define_infer_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of `python -m export.infer`."""
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_string("model", None, "A .tflite autoencoder from the export.", **define)
+    flags.DEFINE_multi_string("input", [],
+                              "Images (PNG/JPEG, any size or mode) or .npy batches; more may "
+                              "follow as arguments.", **define)
+    flags.DEFINE_string("output_dir", "out", "Where the denoised PNGs and the sheet go.", **define)
+    flags.DEFINE_boolean("corrupt", False,
+                         "Apply the training noise first (drop half the pixels, double the "
+                         "rest), to demonstrate denoising.", **define)
+    flags.DEFINE_boolean("invert", False, "Invert images: dark digits on light paper.", **define)
+    flags.DEFINE_boolean("binarize", True, "Binarize at 0.5, as the default training does.",
+                         **define)
+    flags.DEFINE_integer("seed", 0, "Seed of --corrupt.", **define)

@@ -1,0 +1,78 @@
+"""Running an exported .tflite under LiteRT (`ai-edge-litert`), without TensorFlow: float or
+int8 input and output, any batch size, errors as one line."""
+
+import os
+import statistics
+import time
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from export.errors import ExportError
+
+
+class LiteRTModel:
+    """One single-signature .tflite model: `run` maps a float batch to float outputs."""
+
+    def __init__(self, path: str, num_threads: int = 1):
+        if not os.path.isfile(path):
+            raise ExportError(f"{path}: no such model file")
+        try:
+            self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ExportError(f"{path}: not a valid .tflite model ({str(e).splitlines()[0]})") \
+                from None
+        self.path = path
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.features = int(self.input["shape"][-1])
+
+    def _resize(self, batch: int) -> None:
+        if self.input["shape"][0] != batch:
+            self.interpreter.resize_tensor_input(self.input["index"], [batch, self.features])
+            self.interpreter.allocate_tensors()
+            self.input = self.interpreter.get_input_details()[0]
+            self.output = self.interpreter.get_output_details()[0]
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """Float input as the model's input tensor wants it (int8 for `int8_io`)."""
+        if self.input["dtype"] == np.float32:
+            return x.astype(np.float32)
+        scale, zero = self.input["quantization"]
+        info = np.iinfo(self.input["dtype"])
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.input["dtype"])
+
+    def dequantize_output(self, y: np.ndarray) -> np.ndarray:
+        if self.output["dtype"] == np.float32:
+            return y
+        scale, zero = self.output["quantization"]
+        return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+
+    def run_raw(self, x: np.ndarray) -> np.ndarray:
+        """Invokes on an already quantized batch; returns the raw output tensor."""
+        self._resize(len(x))
+        self.interpreter.set_tensor(self.input["index"], x)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"])
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Float [N, features] -> float outputs, checked for shape."""
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.features:
+            raise ExportError(f"{self.path}: input has shape {x.shape}, expected [N, "
+                              f"{self.features}]")
+        return self.dequantize_output(self.run_raw(self.quantize_input(x)))
+
+    def latency_us(self, x: np.ndarray, invokes: int = 2000) -> float:
+        """Median microseconds of one batch-1 invoke (input already set, nothing else timed)."""
+        self._resize(1)
+        self.interpreter.set_tensor(self.input["index"], self.quantize_input(x[:1]))
+        for _ in range(100):
+            self.interpreter.invoke()
+        times = []
+        for _ in range(invokes):
+            start = time.perf_counter()
+            self.interpreter.invoke()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1e6

@@ -1,0 +1,55 @@
+"""The parity report: each TFLite variant against the Keras model on the test set."""
+
+import numpy as np
+
+from export.litert import LiteRTModel
+
+EPS = 1e-7  # Keras's clip for cross-entropy on probabilities.
+
+
+def cross_entropy(targets: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean per-pixel binary cross-entropy, probabilities clipped to [1e-7, 1 - 1e-7]."""
+    p = np.clip(probabilities.astype(np.float64), EPS, 1 - EPS)
+    return float(-np.mean(targets * np.log(p) + (1 - targets) * np.log1p(-p)))
+
+
+def variant_row(name: str, path: str, x_test: np.ndarray, reference: np.ndarray,
+                reference_ce: float, tolerance: float, num_threads: int, invokes: int) -> dict:
+    """Size, max |difference| from Keras, test CE and its relative change, batch-1 latency."""
+    import os
+
+    model = LiteRTModel(path, num_threads)
+    outputs = model.run(x_test)
+    ce = cross_entropy(x_test, outputs)
+    change = (ce - reference_ce) / reference_ce
+    return {
+        "variant": name,
+        "file": os.path.basename(path),
+        "bytes": os.path.getsize(path),
+        "max_abs_diff": float(np.max(np.abs(outputs - reference))),
+        "test_ce": ce,
+        "ce_change": change,
+        "ce_tolerance": tolerance,
+        "latency_us_batch1": model.latency_us(x_test, invokes),
+        "passed": bool(change <= tolerance),
+    }
+
+
+def markdown(report: dict) -> str:
+    """The report as a markdown page."""
+    lines = [f"# Export parity report: version {report['version']}", "",
+             f"Model: `{report['model']}`; test set: {report['test_images']} images; Keras test "
+             f"CE {report['keras_test_ce']:.5f}; LiteRT with {report['num_threads']} thread(s).",
+             "", "| variant | bytes | max abs diff | test CE | CE change | limit | batch-1 latency "
+             "(median, us) | passed |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in report["variants"]:
+        lines.append(f"| {r['variant']} | {r['bytes']:,} | {r['max_abs_diff']:.2e} | "
+                     f"{r['test_ce']:.5f} | {r['ce_change']:+.3%} | {r['ce_tolerance']:.1%} | "
+                     f"{r['latency_us_batch1']:.1f} | {'yes' if r['passed'] else 'NO'} |")
+    micro = report.get("micro")
+    if micro:
+        lines += ["", f"TFLM against LiteRT (`int8_io`, batch 1, first {micro['images']} test "
+                  f"images): {micro['differing_fraction']:.2%} of outputs differ, by at most "
+                  f"{micro['max_steps']} int8 step(s); test CE {micro['tflm_ce']:.5f} (TFLM) vs "
+                  f"{micro['litert_ce']:.5f} (LiteRT)."]
+    return "\n".join(lines) + "\n"

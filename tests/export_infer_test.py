@@ -1,0 +1,103 @@
+"""Tests of export.infer and export.litert: edge inference on LiteRT alone, and one-line errors."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from absl.testing import absltest
+from PIL import Image
+
+from export import infer
+from export.errors import ExportError
+from export.litert import LiteRTModel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_model_path(folder: str) -> str:
+    """A float32 .tflite of a 784 -> 784 sigmoid layer, built in a subprocess (TensorFlow)."""
+    path = os.path.join(folder, "tiny.tflite")
+    code = ("import tensorflow as tf, sys\n"
+            "m = tf.keras.Sequential([tf.keras.Input((784,)), "
+            "tf.keras.layers.Dense(784, 'sigmoid')])\n"
+            "open(sys.argv[1], 'wb').write("
+            "tf.lite.TFLiteConverter.from_keras_model(m).convert())\n")
+    subprocess.run([sys.executable, "-c", code, path], check=True, capture_output=True,
+                   timeout=300)
+    return path
+
+
+class InferTest(absltest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.folder = tempfile.mkdtemp(prefix="infer_test-")
+        cls.model = tiny_model_path(cls.folder)
+
+    def test_image_is_fitted_and_centred(self):
+        path = os.path.join(self.create_tempdir().full_path, "wide.png")
+        Image.new("RGB", (112, 56), (255, 255, 255)).save(path)
+        x = infer.load_image(path, invert=False).reshape(28, 28)
+        self.assertEqual(x[0].max(), 0.0)  # top padding: a 2:1 image becomes 28x14, centred
+        self.assertEqual(x[14].min(), 1.0)
+        self.assertEqual(infer.load_image(path, invert=True).max(), 0.0)
+
+    def test_cli_writes_pngs_without_tensorflow(self):
+        folder = self.create_tempdir().full_path
+        digit = os.path.join(folder, "digit.jpg")
+        Image.fromarray(np.uint8(np.eye(40) * 255)).save(digit)
+        batch = os.path.join(folder, "batch.npy")
+        np.save(batch, np.zeros((2, 28, 28), np.uint8))
+        out = os.path.join(folder, "out")
+        run = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "export.infer", "--model", self.model,
+             "--input", digit, batch, "--output_dir", out, "--corrupt"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertNotIn("tensorflow", run.stderr.replace("tensorflow_lite", ""))
+        self.assertCountEqual(os.listdir(out),
+                              ["digit.png", "batch-0.png", "batch-1.png", "sheet.png"])
+        with Image.open(os.path.join(out, "digit.png")) as image:
+            self.assertEqual(image.size, (28, 28))
+        with Image.open(os.path.join(out, "sheet.png")) as sheet:
+            self.assertEqual(sheet.size, (3 * 112 + 8, 3 * 112))  # input, noised, output
+
+    def test_bad_inputs_are_one_line_errors(self):
+        folder = self.create_tempdir().full_path
+        text = os.path.join(folder, "notes.png")
+        with open(text, "w") as f:
+            f.write("hello")
+        wrong = os.path.join(folder, "wrong.npy")
+        np.save(wrong, np.zeros((2, 10)))
+        nan = os.path.join(folder, "nan.npy")
+        np.save(nan, np.full((1, 784), np.nan, np.float32))
+        corrupt = os.path.join(folder, "corrupt.tflite")
+        with open(corrupt, "wb") as f:
+            f.write(b"\0" * 64)
+        cases = [(["--model", self.model, "--input", text], "not a readable image"),
+                 (["--model", self.model, "--input", wrong], "expected [N, 784]"),
+                 (["--model", self.model, "--input", nan], "finite and in [0, 1]"),
+                 (["--model", corrupt, "--input", wrong], "not a valid .tflite model"),
+                 (["--model", os.path.join(folder, "none.tflite"), "--input", wrong],
+                  "no such model file")]
+        for args, message in cases:
+            run = subprocess.run([sys.executable, "-m", "export.infer", *args,
+                                  "--output_dir", os.path.join(folder, "o")],
+                                 cwd=ROOT, capture_output=True, text=True, timeout=120)
+            self.assertEqual(run.returncode, 1, args)
+            lines = [l for l in run.stderr.splitlines() if not l.startswith("INFO:")]
+            self.assertLen(lines, 1, run.stderr)
+            self.assertIn(message, lines[0])
+
+    def test_litert_shape_check(self):
+        model = LiteRTModel(self.model)
+        self.assertEqual(model.run(np.zeros((3, 784), np.float32)).shape, (3, 784))
+        with self.assertRaisesRegex(ExportError, r"expected \[N, 784\]"):
+            model.run(np.zeros((3, 10), np.float32))
+
+
+if __name__ == "__main__":
+    absltest.main()
