@@ -127,3 +127,12 @@ def define_infer_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_boolean("binarize", True, "Binarize at 0.5, as the default training does.",
                          **define)
     flags.DEFINE_integer("seed", 0, "Seed of --corrupt.", **define)
+
+
+def define_inference_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of benchmarks/inference.py."""
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_string("export_dir", None, "An export made by `python -m export`.",
+                        required=True, **define)
+    flags.DEFINE_integer("repeats", 1000, "Timed calls per batch-1 measurement (median quoted).",
+                         lower_bound=10, **define)
