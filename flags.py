@@ -78,15 +78,19 @@ def train_config_from_flags(argv: list[str], flag_values: flags.FlagValues = FLA
     return TrainConfig(**{name: flag_values[name].value for name in names})
 
 
-def define_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
+def define_train_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of the scripts in benchmarks/."""
     define = dict(flag_values=flag_values)
     flags.DEFINE_string("data_dir", None, "Folder with the four MNIST IDX files.", required=True,
                         **define)
     flags.DEFINE_integer("epochs", 3, "Timed epochs, after one warm-up epoch.", lower_bound=1,
                          **define)
-    flags.DEFINE_integer("repeats", 5, "Repeats of each timed measurement (median is quoted).",
+    flags.DEFINE_integer("repeats", 5, "Repeats of the roofline measurement (median is quoted).",
                          lower_bound=1, **define)
+    flags.DEFINE_boolean("baseline", True,
+                         "Also train the unoptimized path (Keras Adam, one step per call) in the "
+                         "same run: its epoch time and loss trajectory beside the default's.",
+                         **define)
 
 
 def define_export_flags(flag_values: flags.FlagValues = FLAGS):

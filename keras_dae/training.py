@@ -123,11 +123,12 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
                  workdir)
     autoencoder, clean = build_models(config)
 
-    # The fixed noised test set: the "noised truth" figure and the noisy test loss.
+    # The fixed noised test set: the "noised truth" figure and the noisy test loss. A layer of its
+    # own draws it, so the training noise stays the same stream whatever the test set.
     x_noisy = None
     if config.add_noise:
-        x_noisy = keras.ops.convert_to_numpy(
-            autoencoder.get_layer("corrupt")(d.x_test, training=True))
+        corrupt = noise.build_corruption(config.noise, config.noise_rate, seed=config.seed)
+        x_noisy = keras.ops.convert_to_numpy(corrupt(d.x_test, training=True))
     grid = d.x_test[:GRID_IMAGES]
     figures.save_image_grid(os.path.join(workdir, "truth.png"), grid, "truth")
     if x_noisy is not None:
