@@ -53,6 +53,9 @@ def define_train_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_integer("test_examples", d.test_examples, "Use only the first N test images.", **define)
     flags.DEFINE_boolean("tensorboard", d.tensorboard,
                          "Also write TensorBoard scalars and reconstruction images.", **define)
+    flags.DEFINE_boolean("overwrite", d.overwrite,
+                         "Start anew in an --output_dir that holds another (or a finished) run, "
+                         "instead of refusing it (or resuming).", **define)
 
 
 def program_name(argv: list[str]) -> str:

@@ -115,7 +115,7 @@ def main(argv):
         columns = [x]
         if FLAGS.corrupt:
             columns.append(corrupt(x, FLAGS.seed))
-        columns.append(model.run(columns[-1]))
+        columns.append(model.run(columns[-1], max_value=2.0 if FLAGS.corrupt else 1.0))
         write_outputs(FLAGS.output_dir, names, columns)
     except ExportError as e:
         sys.exit(f"{prog}: error: {e}")

@@ -56,12 +56,20 @@ class LiteRTModel:
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Float [N, features] -> float outputs, checked for shape."""
+    def run(self, x: np.ndarray, max_value: float | None = None) -> np.ndarray:
+        """Float [N, features] -> float outputs. Inputs are checked: shape, a float dtype, finite,
+        and (for images) in [0, max_value]; the DAE's noised images reach 2."""
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.features:
             raise ExportError(f"{self.path}: input has shape {x.shape}, expected [N, "
                               f"{self.features}]")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ExportError(f"{self.path}: input dtype is {x.dtype}, expected float32")
+        if not np.all(np.isfinite(x)):
+            raise ExportError(f"{self.path}: input holds NaN or infinite values")
+        if max_value is not None and (x.min() < 0 or x.max() > max_value):
+            raise ExportError(f"{self.path}: input values span [{x.min():g}, {x.max():g}], "
+                              f"expected [0, {max_value:g}]")
         return self.dequantize_output(self.run_raw(self.quantize_input(x)))
 
     def latency_us(self, x: np.ndarray, invokes: int = 2000) -> float:

@@ -20,9 +20,14 @@ def main(argv):
         sys.exit(f"{flags.program_name(argv)}: error: {e}")
     from keras_dae.training import train_and_evaluate
 
+    from keras_dae.resume import Interrupted, RunError
+
     try:
         train_and_evaluate(config, config.workdir)
-    except DataError as e:
+    except Interrupted as e:
+        print(f"{flags.program_name(argv)}: {e}", file=sys.stderr)
+        sys.exit(130)
+    except (DataError, RunError) as e:
         sys.exit(f"{flags.program_name(argv)}: error: {e}")
 
 

@@ -8,11 +8,11 @@ import tempfile
 
 @contextlib.contextmanager
 def atomic_path(path: str):
-    """Yields a temporary path beside `path` (same extension); renames it onto `path` on success."""
+    """Yields a temporary path beside `path` (same extensions); renames it onto `path` on success."""
     folder, base = os.path.split(path)
     os.makedirs(folder or ".", exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=os.path.splitext(base)[1],
-                               dir=folder or ".")
+    suffix = base[base.index("."):] if "." in base else ""  # Keras wants ".weights.h5" whole.
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=suffix, dir=folder or ".")
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make outputs private.
     try:

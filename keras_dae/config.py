@@ -34,6 +34,7 @@ class TrainConfig:
     train_examples: int | None = None
     test_examples: int | None = None
     tensorboard: bool = False
+    overwrite: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "loss", str(self.loss).lower())

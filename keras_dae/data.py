@@ -1,6 +1,7 @@
 """MNIST-format data: IDX files or TFDS, preprocessed to [N, 784] float32, fed by tf.data."""
 
 import gzip
+import math
 import os
 from typing import NamedTuple
 
@@ -47,7 +48,7 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
     if len(raw) < header:
         raise DataError(f"{name}: truncated IDX header ({len(raw)} bytes, expected {header})")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, offset=4))
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(raw) != expected:
         problem = "truncated" if len(raw) < expected else "has trailing bytes"
         raise DataError(f"{name}: {problem}: {len(raw)} bytes, the header {shape} "

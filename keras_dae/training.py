@@ -2,6 +2,7 @@
 
 import math
 import os
+import shutil
 import sys
 import time
 from typing import NamedTuple
@@ -11,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_dae import data, figures, model, noise
+from keras_dae import data, figures, model, noise, resume
 from keras_dae.optimizer import FusedAdam
 from keras_dae.atomic import atomic_path, write_json
 from keras_dae.config import TrainConfig
@@ -100,7 +101,8 @@ class EvaluateAndPlot(keras.callbacks.Callback):
         logs.update(test_loss=record["test_loss_clean"])  # Shown by Keras and TensorBoard.
         if record["test_loss_noisy"] is not None:
             logs.update(test_loss_noisy=record["test_loss_noisy"])
-        self.history.append(record)
+        # A resumed run may redo an epoch that was recorded before the crash: keep one record each.
+        self.history[:] = [h for h in self.history if h["epoch"] <= epoch] + [record]
         write_json(os.path.join(self.workdir, "history.json"),
                    {"config": self.config.to_dict(), "epochs": self.history})
         inputs = (self.x_noisy if self.x_noisy is not None else self.x_test)[:GRID_IMAGES]
@@ -116,6 +118,13 @@ class EvaluateAndPlot(keras.callbacks.Callback):
 
 def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
     """Trains the (D)AE that `config` describes and writes every output into `workdir`."""
+    history = resume.previous_history(config, workdir)
+    model_path = os.path.join(workdir, "model.keras")
+    if resume.is_finished(config, workdir, history):
+        logging.info("%s already holds this finished run (--overwrite trains it anew)", workdir)
+        autoencoder = keras.saving.load_model(model_path)
+        return TrainResult(history, autoencoder, autoencoder.get_layer("encoder"),
+                           autoencoder.get_layer("decoder"), workdir)
     keras.utils.set_random_seed(config.seed)
     os.makedirs(workdir, exist_ok=True)
     d = data.load(config)
@@ -135,25 +144,39 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
         figures.save_image_grid(os.path.join(workdir, "noised.png"), x_noisy[:GRID_IMAGES],
                                 f"noised truth ({config.noise}, {config.noise_rate})")
 
-    history = []
     steps = math.ceil(len(d.x_train) / config.batch_size)
     tb_dir = os.path.join(workdir, "tensorboard")
     writer = (tf.summary.create_file_writer(os.path.join(tb_dir, "images"))
               if config.tensorboard else None)
     # EvaluateAndPlot adds the test losses to the epoch logs, before Keras and TensorBoard see them.
+    # BackupAndRestore comes after EvaluateAndPlot: an epoch is saved as done once it is recorded.
+    stopper = resume.StopOnSignal()
     callbacks = [
         keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate(epoch, config)),
+        resume.StopOnNaN(config.learning_rate),
+        stopper,
         EvaluateAndPlot(config, workdir, clean, d.x_test, x_noisy, history, writer),
+        resume.AtomicBackupAndRestore(os.path.join(workdir, resume.BACKUP),
+                                      delete_checkpoint=False),  # Removed once model.keras is.
     ]
     if config.print_every:
         callbacks.append(PrintEvery(config.print_every, steps))
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(tb_dir))
     verbose = 1 if sys.stdout.isatty() and not config.print_every else 2
-    autoencoder.fit(data.train_dataset(d.x_train, config.batch_size, config.seed),
-                    epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+    if history:
+        logging.info("resuming: %d of %d epochs done in %s", len(history), config.epochs, workdir)
+    try:
+        with resume.signals_caught(stopper):
+            autoencoder.fit(data.train_dataset(d.x_train, config.batch_size, config.seed),
+                            epochs=config.epochs, callbacks=callbacks, verbose=verbose,
+                            shuffle=False)
+    except resume.Interrupted as e:
+        raise resume.Interrupted(
+            f"{e}: epochs 1-{len(history)} of {config.epochs} are saved in {workdir}; run the same "
+            "command again to resume") from None
 
-    with atomic_path(os.path.join(workdir, "model.keras")) as tmp:
+    with atomic_path(model_path) as tmp:
         autoencoder.save(tmp)
     encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
     codes = encoder.predict(d.x_test, EVAL_BATCH, verbose=0)
@@ -163,6 +186,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
     if config.latent_dim == 2:
         images = decoder.predict(figures.manifold_codes(codes), EVAL_BATCH, verbose=0)
         figures.save_manifold(os.path.join(workdir, "manifold.png"), images)
+    shutil.rmtree(os.path.join(workdir, resume.BACKUP), ignore_errors=True)
     logging.info("done: final test loss %.4f (clean input); outputs in %s",
                  history[-1]["test_loss_clean"], workdir)
     return TrainResult(history, autoencoder, encoder, decoder, workdir)

@@ -3,9 +3,14 @@
 import gzip
 import os
 import struct
+import subprocess
+import sys
+from unittest import mock
 
+import hypothesis
 import numpy as np
 import tensorflow as tf
+from hypothesis import strategies as st
 import tensorflow_datasets as tfds
 from absl.testing import parameterized
 
@@ -124,3 +129,74 @@ class TrainDatasetTest(tf.test.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+class IdxFuzzTest(tf.test.TestCase):
+    """Arbitrary bytes, and mutations of a valid file, raise DataError and nothing else."""
+
+    VALID = idx_bytes(np.arange(2 * 28 * 28).reshape(2, 28, 28) % 256)
+
+    @hypothesis.settings(max_examples=300, deadline=None)
+    @hypothesis.given(st.binary(max_size=4096))
+    def test_arbitrary_bytes(self, raw):
+        self.parse_or_data_error(raw)
+
+    @hypothesis.settings(max_examples=300, deadline=None)
+    @hypothesis.given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)),
+                               max_size=8),
+                      st.integers(0, len(VALID)), st.booleans())
+    def test_mutated_valid_file(self, flips, cut, gz):
+        raw = bytearray(self.VALID)
+        for position, value in flips:
+            raw[position] = value
+        raw = bytes(raw[:cut])
+        self.parse_or_data_error(gzip.compress(raw) if gz else raw)
+
+    def parse_or_data_error(self, raw):
+        try:
+            array = data.parse_idx(raw, "fuzz.idx")
+        except data.DataError as e:
+            self.assertIn("fuzz.idx", str(e))
+        else:
+            self.assertIsInstance(array, np.ndarray)
+
+
+class BadInputCommandLineTest(tf.test.TestCase):
+    """python -m keras_dae with bad data: one line naming the file, non-zero exit, no trace."""
+
+    def test_one_line_errors(self):
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        folder = self.create_tempdir().full_path
+        write_mnist_dir(folder, gz=False)
+        with open(os.path.join(folder, "t10k-images-idx3-ubyte"), "r+b") as f:
+            f.write(b"\x00\x00\x99\x03")  # bad magic: no such type code
+        empty = self.create_tempdir().full_path
+        cases = [(folder, "t10k-images-idx3-ubyte: not an IDX file (bad magic number"),
+                 (empty, "no train-images-idx3-ubyte[.gz] file"),
+                 (os.path.join(empty, "none"), "no such folder")]
+        for data_dir, message in cases:
+            run = subprocess.run(
+                [sys.executable, "-m", "keras_dae", "--data_dir", data_dir, "--output_dir",
+                 os.path.join(self.create_tempdir().full_path, "o")],
+                cwd=root, capture_output=True, text=True, timeout=120)
+            self.assertEqual(run.returncode, 1)
+            # TensorFlow's own start-up lines (written before its logging starts) come too.
+            errors = [l for l in run.stderr.splitlines() if l.startswith("keras_dae:")]
+            self.assertLen(errors, 1, run.stderr)
+            self.assertIn("error", errors[0])
+            self.assertIn(message, errors[0])
+            self.assertNotIn("Traceback", run.stderr)
+
+    def test_unreadable_file(self):
+        folder = self.create_tempdir().full_path
+        write_mnist_dir(folder)
+        real_open = open
+
+        def deny(path, *args, **kwargs):
+            if "train-images" in str(path):
+                raise PermissionError(13, "Permission denied")
+            return real_open(path, *args, **kwargs)
+
+        with mock.patch("builtins.open", deny):
+            with self.assertRaisesRegex(data.DataError, "cannot read \\(Permission denied\\)"):
+                data.load_idx_split(folder, "train")

@@ -92,11 +92,16 @@ class InferTest(absltest.TestCase):
             self.assertLen(lines, 1, run.stderr)
             self.assertIn(message, lines[0])
 
-    def test_litert_shape_check(self):
+    def test_litert_input_checks(self):
         model = LiteRTModel(self.model)
         self.assertEqual(model.run(np.zeros((3, 784), np.float32)).shape, (3, 784))
-        with self.assertRaisesRegex(ExportError, r"expected \[N, 784\]"):
-            model.run(np.zeros((3, 10), np.float32))
+        bad = [(np.zeros((3, 10), np.float32), r"shape \(3, 10\), expected \[N, 784\]"),
+               (np.zeros((3, 784), np.int32), "dtype is int32"),
+               (np.full((1, 784), np.nan, np.float32), "NaN"),
+               (np.full((1, 784), 1.5, np.float32), r"span \[1.5, 1.5\], expected \[0, 1\]")]
+        for x, message in bad:
+            with self.assertRaisesRegex(ExportError, message):
+                model.run(x, max_value=1.0)
 
 
 if __name__ == "__main__":
