@@ -7,7 +7,7 @@ import sys
 
 from absl import flags
 
-from keras_dae.config import LOSSES, NOISE_KINDS, ConfigError, TrainConfig
+from keras_dae.config import LOSSES, NOISE_KINDS, STRATEGIES, ConfigError, TrainConfig
 
 FLAGS = flags.FLAGS
 
@@ -53,6 +53,10 @@ def define_train_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_integer("test_examples", d.test_examples, "Use only the first N test images.", **define)
     flags.DEFINE_boolean("tensorboard", d.tensorboard,
                          "Also write TensorBoard scalars and reconstruction images.", **define)
+    flags.DEFINE_enum("strategy", d.strategy, STRATEGIES,
+                      "tf.distribute strategy: one device, all local GPUs (mirrored), or the "
+                      "cluster in TF_CONFIG (multi_worker). --batch_size stays the global batch.",
+                      **define)
     flags.DEFINE_boolean("overwrite", d.overwrite,
                          "Start anew in an --output_dir that holds another (or a finished) run, "
                          "instead of refusing it (or resuming).", **define)

@@ -5,6 +5,7 @@ import os
 
 NOISE_KINDS = ("dropout", "mask", "gaussian")
 LOSSES = ("ce", "mse")
+STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 class ConfigError(ValueError):
@@ -35,6 +36,7 @@ class TrainConfig:
     test_examples: int | None = None
     tensorboard: bool = False
     overwrite: bool = False
+    strategy: str = "default"
 
     def __post_init__(self):
         object.__setattr__(self, "loss", str(self.loss).lower())
@@ -61,6 +63,8 @@ def _problems(c: TrainConfig):
     """Yields a one-line description of each invalid value."""
     if c.loss not in LOSSES:
         yield f"loss must be one of {'|'.join(LOSSES)} (any case), got {c.loss!r}"
+    if c.strategy not in STRATEGIES:
+        yield f"strategy must be one of {'|'.join(STRATEGIES)}, got {c.strategy!r}"
     if c.noise not in NOISE_KINDS:
         yield f"noise must be one of {'|'.join(NOISE_KINDS)}, got {c.noise!r}"
     for name in ("epochs", "latent_dim", "batch_size", "lr_decay_epoch"):

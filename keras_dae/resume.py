@@ -15,7 +15,7 @@ from keras_dae.atomic import atomic_path, write_json
 BACKUP = "backup"
 HISTORY = "history.json"
 # Fields that do not change what is trained: a run may be resumed with other values of these.
-NOT_IDENTITY = {"output_dir", "data_dir", "print_every", "tensorboard", "overwrite"}
+NOT_IDENTITY = {"output_dir", "data_dir", "print_every", "tensorboard", "overwrite", "strategy"}
 
 
 class RunError(RuntimeError):

@@ -4,6 +4,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 import time
 from typing import NamedTuple
 
@@ -12,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_dae import data, figures, model, noise, resume
+from keras_dae import data, distribute, figures, model, noise, resume
 from keras_dae.optimizer import FusedAdam
 from keras_dae.atomic import atomic_path, write_json
 from keras_dae.config import TrainConfig
@@ -49,7 +50,9 @@ def build_models(config: TrainConfig):
     # PyTorch's Adam epsilon, so the update matches the original's. Running many steps per call
     # of the compiled train function removes the per-step Python overhead; the math is unchanged.
     autoencoder.compile(FusedAdam(config.learning_rate, epsilon=1e-8),
-                        reconstruction_loss(config.loss), steps_per_execution=STEPS_PER_EXECUTION)
+                        reconstruction_loss(config.loss),
+                        steps_per_execution=STEPS_PER_EXECUTION if config.strategy == "default"
+                        else 1)
     clean = model.reconstructor(autoencoder)
     clean.compile(loss=reconstruction_loss(config.loss))
     return autoencoder, clean
@@ -117,7 +120,12 @@ class EvaluateAndPlot(keras.callbacks.Callback):
 
 
 def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
-    """Trains the (D)AE that `config` describes and writes every output into `workdir`."""
+    """Trains the (D)AE that `config` describes and writes every output into `workdir`.
+
+    Under a multi-worker strategy every worker trains; only the chief writes into `workdir`
+    (the others write into a temporary folder, removed at the end, and keep a backup of their own
+    for resuming)."""
+    strategy = distribute.make_strategy(config.strategy)  # Before TensorFlow does anything else.
     history = resume.previous_history(config, workdir)
     model_path = os.path.join(workdir, "model.keras")
     if resume.is_finished(config, workdir, history):
@@ -125,12 +133,21 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
         autoencoder = keras.saving.load_model(model_path)
         return TrainResult(history, autoencoder, autoencoder.get_layer("encoder"),
                            autoencoder.get_layer("decoder"), workdir)
+    chief = distribute.is_chief(strategy)
+    task_type, task_index = distribute.task(strategy)
+    outdir = workdir if chief else tempfile.mkdtemp(prefix=f"keras_dae-{task_type}{task_index}-")
+    backup = os.path.join(workdir, resume.BACKUP if chief else
+                          f"{resume.BACKUP}-{task_type}{task_index}")
     keras.utils.set_random_seed(config.seed)
-    os.makedirs(workdir, exist_ok=True)
+    os.makedirs(outdir, exist_ok=True)
     d = data.load(config)
-    logging.info("data: %d train, %d test images; writing to %s", len(d.x_train), len(d.x_test),
-                 workdir)
-    autoencoder, clean = build_models(config)
+    logging.info("data: %d train, %d test images; %d replica(s); writing to %s", len(d.x_train),
+                 len(d.x_test), strategy.num_replicas_in_sync, outdir)
+    with strategy.scope():
+        autoencoder, clean = build_models(config)
+    distribute.prepare_for_multi_worker(
+        strategy, [autoencoder, clean, autoencoder.get_layer("encoder"),
+                   autoencoder.get_layer("decoder")], (d.x_train[:2], d.x_train[:2]))
 
     # The fixed noised test set: the "noised truth" figure and the noisy test loss. A layer of its
     # own draws it, so the training noise stays the same stream whatever the test set.
@@ -139,13 +156,13 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
         corrupt = noise.build_corruption(config.noise, config.noise_rate, seed=config.seed)
         x_noisy = keras.ops.convert_to_numpy(corrupt(d.x_test, training=True))
     grid = d.x_test[:GRID_IMAGES]
-    figures.save_image_grid(os.path.join(workdir, "truth.png"), grid, "truth")
+    figures.save_image_grid(os.path.join(outdir, "truth.png"), grid, "truth")
     if x_noisy is not None:
-        figures.save_image_grid(os.path.join(workdir, "noised.png"), x_noisy[:GRID_IMAGES],
+        figures.save_image_grid(os.path.join(outdir, "noised.png"), x_noisy[:GRID_IMAGES],
                                 f"noised truth ({config.noise}, {config.noise_rate})")
 
     steps = math.ceil(len(d.x_train) / config.batch_size)
-    tb_dir = os.path.join(workdir, "tensorboard")
+    tb_dir = os.path.join(outdir, "tensorboard")
     writer = (tf.summary.create_file_writer(os.path.join(tb_dir, "images"))
               if config.tensorboard else None)
     # EvaluateAndPlot adds the test losses to the epoch logs, before Keras and TensorBoard see them.
@@ -155,9 +172,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
         keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate(epoch, config)),
         resume.StopOnNaN(config.learning_rate),
         stopper,
-        EvaluateAndPlot(config, workdir, clean, d.x_test, x_noisy, history, writer),
-        resume.AtomicBackupAndRestore(os.path.join(workdir, resume.BACKUP),
-                                      delete_checkpoint=False),  # Removed once model.keras is.
+        EvaluateAndPlot(config, outdir, clean, d.x_test, x_noisy, history, writer),
+        resume.AtomicBackupAndRestore(backup, delete_checkpoint=False),  # Removed at the end.
     ]
     if config.print_every:
         callbacks.append(PrintEvery(config.print_every, steps))
@@ -176,17 +192,19 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
             f"{e}: epochs 1-{len(history)} of {config.epochs} are saved in {workdir}; run the same "
             "command again to resume") from None
 
-    with atomic_path(model_path) as tmp:
+    with atomic_path(os.path.join(outdir, "model.keras")) as tmp:
         autoencoder.save(tmp)
     encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
     codes = encoder.predict(d.x_test, EVAL_BATCH, verbose=0)
-    figures.save_loss_curves(os.path.join(workdir, "loss.png"), history, config.lr_decay_epoch,
+    figures.save_loss_curves(os.path.join(outdir, "loss.png"), history, config.lr_decay_epoch,
                              config.loss)
-    figures.save_latent_scatter(os.path.join(workdir, "latent.png"), codes, d.y_test)
+    figures.save_latent_scatter(os.path.join(outdir, "latent.png"), codes, d.y_test)
     if config.latent_dim == 2:
         images = decoder.predict(figures.manifold_codes(codes), EVAL_BATCH, verbose=0)
-        figures.save_manifold(os.path.join(workdir, "manifold.png"), images)
-    shutil.rmtree(os.path.join(workdir, resume.BACKUP), ignore_errors=True)
+        figures.save_manifold(os.path.join(outdir, "manifold.png"), images)
+    shutil.rmtree(backup, ignore_errors=True)
+    if not chief:
+        shutil.rmtree(outdir, ignore_errors=True)
     logging.info("done: final test loss %.4f (clean input); outputs in %s",
                  history[-1]["test_loss_clean"], workdir)
     return TrainResult(history, autoencoder, encoder, decoder, workdir)
