@@ -77,7 +77,8 @@ def baseline_epochs(config: TrainConfig) -> tuple[list, list]:
 
     keras.utils.set_random_seed(config.seed)
     d = data.load(config)
-    autoencoder, _ = build_models(config)
+    steps = data.steps_per_epoch(len(d.x_train), config.batch_size)
+    autoencoder, _ = build_models(config, steps)
     autoencoder.compile(keras.optimizers.Adam(config.learning_rate, epsilon=1e-8),
                         reconstruction_loss(config.loss), steps_per_execution=1)
     times = []
@@ -85,7 +86,8 @@ def baseline_epochs(config: TrainConfig) -> tuple[list, list]:
         on_epoch_begin=lambda e, logs: times.append(-time.perf_counter()),
         on_epoch_end=lambda e, logs: times.__setitem__(-1, times[-1] + time.perf_counter()))
     history = autoencoder.fit(data.train_dataset(d.x_train, config.batch_size, config.seed),
-                              epochs=config.epochs, callbacks=[timer], verbose=0, shuffle=False)
+                              epochs=config.epochs, callbacks=[timer], verbose=0,
+                              steps_per_epoch=steps, shuffle=False)
     return times, history.history["loss"]
 
 

@@ -9,6 +9,7 @@ import shutil
 import signal
 
 import keras
+import numpy as np
 
 from keras_dae.atomic import atomic_path, write_json
 
@@ -55,15 +56,38 @@ def is_finished(config, workdir: str, history: list) -> bool:
     return len(history) >= config.epochs and os.path.isfile(os.path.join(workdir, "model.keras"))
 
 
+def backed_up_epochs(backup_dir: str) -> int:
+    """How many epochs the backup in `backup_dir` holds (0 for none)."""
+    try:
+        with open(os.path.join(backup_dir, "training_metadata.json")) as f:
+            return int(json.load(f)["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore whose weights and epoch counter are each written to a temporary name and
-    renamed, so a SIGKILL at any moment leaves the previous backup whole."""
+    """BackupAndRestore that also keeps the random-number state of the noise and dropout layers
+    (Keras's weights leave it out), so a resumed run draws the noise the uninterrupted one would;
+    each file is written to a temporary name and renamed, so a SIGKILL at any moment leaves the
+    previous backup whole."""
+
+    def _seed_states(self):
+        return [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
 
     def _save_model(self):
         with atomic_path(self._weights_path) as tmp:
             self.model.save_weights(tmp, overwrite=True)
+        with atomic_path(os.path.join(self.backup_dir, "rng.npy")) as tmp:
+            np.save(tmp, np.array([v.numpy() for v in self._seed_states()]))
         write_json(self._training_metadata_path,
                    {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+
+    def _load_model(self):
+        super()._load_model()
+        path = os.path.join(self.backup_dir, "rng.npy")
+        if os.path.isfile(path):
+            for variable, state in zip(self._seed_states(), np.load(path)):
+                variable.assign(state)
 
 
 class StopOnNaN(keras.callbacks.TerminateOnNaN):

@@ -20,7 +20,7 @@ from keras_dae.config import TrainConfig
 
 GRID_IMAGES = 64  # The original shows the first 64 test images, 8x8.
 EVAL_BATCH = 500  # Evaluation batch: any size gives the same mean loss.
-STEPS_PER_EXECUTION = 50  # Training steps per call into TensorFlow; callbacks see every 50th.
+MAX_STEPS_PER_EXECUTION = 100  # Training steps per call into TensorFlow, at most.
 
 
 class TrainResult(NamedTuple):
@@ -42,8 +42,18 @@ def reconstruction_loss(name: str) -> keras.losses.Loss:
     return keras.losses.BinaryCrossentropy() if name == "ce" else keras.losses.MeanSquaredError()
 
 
-def build_models(config: TrainConfig):
-    """The compiled autoencoder (with corruption for a DAE) and its compiled clean reconstructor."""
+def steps_per_execution(steps: int, strategy: str) -> int:
+    """Steps per call into TensorFlow: the largest divisor of the epoch's steps up to 100, so
+    every call stays inside one epoch (938 steps: 67). 1 under a distribution strategy, where
+    Keras 3.15 fails with more."""
+    if strategy != "default":
+        return 1
+    return max(d for d in range(1, MAX_STEPS_PER_EXECUTION + 1) if steps % d == 0)
+
+
+def build_models(config: TrainConfig, steps: int):
+    """The compiled autoencoder (with corruption for a DAE) and its compiled clean reconstructor;
+    `steps` is the number of training steps an epoch."""
     corruption = (noise.build_corruption(config.noise, config.noise_rate)
                   if config.add_noise else None)
     autoencoder = model.build_autoencoder(config.latent_dim, corruption)
@@ -51,8 +61,7 @@ def build_models(config: TrainConfig):
     # of the compiled train function removes the per-step Python overhead; the math is unchanged.
     autoencoder.compile(FusedAdam(config.learning_rate, epsilon=1e-8),
                         reconstruction_loss(config.loss),
-                        steps_per_execution=STEPS_PER_EXECUTION if config.strategy == "default"
-                        else 1)
+                        steps_per_execution=steps_per_execution(steps, config.strategy))
     clean = model.reconstructor(autoencoder)
     clean.compile(loss=reconstruction_loss(config.loss))
     return autoencoder, clean
@@ -60,7 +69,7 @@ def build_models(config: TrainConfig):
 
 class PrintEvery(keras.callbacks.Callback):
     """Logs the epoch's running training loss every `every` batches, as the original's -p
-    (Keras reports batches in groups of STEPS_PER_EXECUTION: a log comes at the first report
+    (Keras reports batches in groups of `steps_per_execution`: a log comes at the first report
     past each multiple)."""
 
     def __init__(self, every: int, steps: int):
@@ -143,8 +152,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
     d = data.load(config)
     logging.info("data: %d train, %d test images; %d replica(s); writing to %s", len(d.x_train),
                  len(d.x_test), strategy.num_replicas_in_sync, outdir)
+    steps = data.steps_per_epoch(len(d.x_train), config.batch_size)
     with strategy.scope():
-        autoencoder, clean = build_models(config)
+        autoencoder, clean = build_models(config, steps)
     distribute.prepare_for_multi_worker(
         strategy, [autoencoder, clean, autoencoder.get_layer("encoder"),
                    autoencoder.get_layer("decoder")], (d.x_train[:2], d.x_train[:2]))
@@ -161,7 +171,6 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
         figures.save_image_grid(os.path.join(outdir, "noised.png"), x_noisy[:GRID_IMAGES],
                                 f"noised truth ({config.noise}, {config.noise_rate})")
 
-    steps = math.ceil(len(d.x_train) / config.batch_size)
     tb_dir = os.path.join(outdir, "tensorboard")
     writer = (tf.summary.create_file_writer(os.path.join(tb_dir, "images"))
               if config.tensorboard else None)
@@ -184,9 +193,10 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
         logging.info("resuming: %d of %d epochs done in %s", len(history), config.epochs, workdir)
     try:
         with resume.signals_caught(stopper):
-            autoencoder.fit(data.train_dataset(d.x_train, config.batch_size, config.seed),
-                            epochs=config.epochs, callbacks=callbacks, verbose=verbose,
-                            shuffle=False)
+            batches = data.train_dataset(d.x_train, config.batch_size, config.seed,
+                                         first_epoch=resume.backed_up_epochs(backup))
+            autoencoder.fit(batches, epochs=config.epochs, steps_per_epoch=steps,
+                            callbacks=callbacks, verbose=verbose, shuffle=False)
     except resume.Interrupted as e:
         raise resume.Interrupted(
             f"{e}: epochs 1-{len(history)} of {config.epochs} are saved in {workdir}; run the same "

@@ -106,13 +106,14 @@ class PreprocessTest(tf.test.TestCase):
 
 class TrainDatasetTest(tf.test.TestCase):
 
-    def epoch(self, ds):
-        return [(x.numpy(), y.numpy()) for x, y in ds]
+    def epochs(self, ds, steps, count):
+        it = iter(ds)
+        return [[tuple(t.numpy() for t in next(it)) for _ in range(steps)] for _ in range(count)]
 
     def test_batches_cover_the_data_once_per_epoch(self):
         x = np.arange(130, dtype=np.float32)[:, None] * np.ones((1, 784), np.float32)
-        ds = data.train_dataset(x, batch_size=64, seed=1)
-        first, second = self.epoch(ds), self.epoch(ds)
+        steps = data.steps_per_epoch(130, 64)
+        first, second = self.epochs(data.train_dataset(x, batch_size=64, seed=1), steps, 2)
         self.assertEqual([len(b[0]) for b in first], [64, 64, 2])
         for batches in (first, second):
             seen = np.concatenate([b[0][:, 0] for b in batches])
@@ -120,15 +121,15 @@ class TrainDatasetTest(tf.test.TestCase):
             self.assertAllEqual(batches[0][0], batches[0][1])  # target = clean input
         self.assertNotAllEqual(first[0][0], second[0][0])  # reshuffled each epoch
 
-    def test_seeded(self):
+    def test_seeded_and_resumable(self):
         x = np.random.default_rng(0).random((100, 784), np.float32)
-        a = self.epoch(data.train_dataset(x, 32, seed=5))
-        b = self.epoch(data.train_dataset(x, 32, seed=5))
-        self.assertAllEqual(a[0][0], b[0][0])
-
-
-if __name__ == "__main__":
-    tf.test.main()
+        a = self.epochs(data.train_dataset(x, 32, seed=5), 4, 3)
+        b = self.epochs(data.train_dataset(x, 32, seed=5), 4, 3)
+        resumed = self.epochs(data.train_dataset(x, 32, seed=5, first_epoch=2), 4, 1)
+        other = self.epochs(data.train_dataset(x, 32, seed=6), 4, 1)
+        self.assertAllEqual(a[0][0][0], b[0][0][0])
+        self.assertAllEqual(a[2][1][0], resumed[0][1][0])  # epoch 3, as if never interrupted
+        self.assertNotAllEqual(a[0][0][0], other[0][0][0])
 
 
 class IdxFuzzTest(tf.test.TestCase):

@@ -57,6 +57,7 @@ class ResumeTest(tf.test.TestCase):
         self.assertAllClose([h["lr"] for h in history], [3e-4, 3e-4, 3e-5, 3e-5])
         self.assertTrue(os.path.isfile(os.path.join(self.workdir, "model.keras")))
         self.assertFalse(os.path.exists(os.path.join(self.workdir, resume.BACKUP)))
+        return history
 
     def test_sigkill_mid_epoch_then_rerun_resumes(self):
         process = self.start()
@@ -69,7 +70,16 @@ class ResumeTest(tf.test.TestCase):
         self.assertEqual(code, 0, output)
         self.assertIn("resuming: ", output)
         self.assertNotIn("Epoch 1/4", output)  # only the remaining epochs are trained
-        self.assert_complete()
+        resumed = self.assert_complete()
+        # The same data order, noise and optimizer state: as if never interrupted.
+        self.workdir = os.path.join(self.create_tempdir().full_path, "uninterrupted")
+        self.args[self.args.index("--output_dir") + 1] = self.workdir
+        code, output = self.finish(self.start())
+        self.assertEqual(code, 0, output)
+        uninterrupted = self.assert_complete()
+        for key in ("train_loss", "test_loss_clean", "test_loss_noisy"):
+            self.assertAllClose([h[key] for h in resumed], [h[key] for h in uninterrupted],
+                                rtol=1e-5, msg=key)
 
     def test_sigint_stops_at_a_step_and_says_how_to_resume(self):
         process = self.start()
@@ -125,7 +135,8 @@ class RunFolderTest(tf.test.TestCase):
         backup = resume.AtomicBackupAndRestore(folder)
         backup.set_model(model)
         backup.on_epoch_end(0)
-        self.assertCountEqual(os.listdir(folder), ["latest.weights.h5", "training_metadata.json"])
+        self.assertCountEqual(os.listdir(folder),
+                              ["latest.weights.h5", "rng.npy", "training_metadata.json"])
         with open(os.path.join(folder, "training_metadata.json")) as f:
             self.assertEqual(json.load(f)["epoch"], 1)
 
