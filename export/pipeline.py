@@ -48,6 +48,7 @@ def calibration_images(x_train: np.ndarray, n: int, seed: int) -> np.ndarray:
     """n training images for int8 calibration: half clean, half with the training noise
     (survivors doubled), so the int8 input range covers both."""
     rng = np.random.default_rng(seed)
+    n = min(n, len(x_train))
     x = x_train[rng.choice(len(x_train), n, replace=False)]
     noised = x[n // 2:] * (rng.random(x[n // 2:].shape) >= 0.5) * 2.0
     return np.concatenate([x[:n // 2], noised]).astype(np.float32)
