@@ -63,9 +63,12 @@ def define_train_flags(flag_values: flags.FlagValues = FLAGS):
 
 
 def program_name(argv: list[str]) -> str:
-    """`keras_dae` for `python -m keras_dae`, else the script's name."""
-    path = os.path.abspath(argv[0])
-    return os.path.basename(os.path.dirname(path) if path.endswith("__main__.py") else path)
+    """`keras_dae` for `python -m keras_dae`, `export.infer` for `python -m export.infer`, else
+    the script's name."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        return spec.name.removesuffix(".__main__")
+    return os.path.basename(argv[0])
 
 
 def parse_or_exit(argv: list[str]) -> list[str]:

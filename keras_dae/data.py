@@ -79,7 +79,8 @@ def _find(data_dir: str, stem: str) -> str:
 def load_idx_split(data_dir: str, split: str) -> Split:
     """Reads the images and labels of one split ('train' or 'test') and checks they agree."""
     if not os.path.isdir(data_dir):
-        raise DataError(f"{data_dir}: no such folder")
+        raise DataError(f"{data_dir}: " + ("not a folder" if os.path.exists(data_dir)
+                                           else "no such folder"))
     image_path, label_path = (_find(data_dir, stem) for stem in _SPLIT_STEMS[split])
     images, labels = read_idx(image_path), read_idx(label_path)
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
@@ -95,7 +96,10 @@ def load_idx_split(data_dir: str, split: str) -> Split:
 def load_tfds_split(name: str, split: str) -> Split:
     """Loads one split of a TFDS image dataset (downloads on first use)."""
     import tensorflow_datasets as tfds
+    from absl import logging
 
+    logging.info("loading TFDS %r %s (downloaded on first use; offline, TFDS retries for a few "
+                 "minutes before giving up: --data_dir reads local IDX files)", name, split)
     try:
         batches = list(tfds.as_numpy(tfds.load(name, split=split, as_supervised=True)
                                      .batch(10_000)))
