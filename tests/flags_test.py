@@ -39,6 +39,10 @@ class FlagsTest(parameterized.TestCase):
                          (3, "mse", 1e-3, 2, 5))
         self.assertFalse(c.binarize_input)
 
+    def test_strategy_and_overwrite(self):
+        c = parse("--strategy=multi_worker", "--overwrite")
+        self.assertEqual((c.strategy, c.overwrite), ("multi_worker", True))
+
     def test_separate_boolean_value_is_refused(self):
         # The original's `-n False` silently meant True; here it is an error.
         with self.assertRaisesRegex(ConfigError, "--noadd_noise"):

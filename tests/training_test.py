@@ -26,6 +26,14 @@ class ScheduleAndLossTest(parameterized.TestCase, tf.test.TestCase):
         self.assertAllClose([training.learning_rate(e, config) for e in range(3)],
                             [1e-3, 2.5e-4, 2.5e-4])
 
+    def test_steps_per_execution_never_crosses_an_epoch(self):
+        for steps in (938, 97, 64, 1):
+            spe = training.steps_per_execution(steps, "default")
+            self.assertEqual(steps % spe, 0)
+            self.assertLessEqual(spe, training.MAX_STEPS_PER_EXECUTION)
+        self.assertEqual(training.steps_per_execution(938, "default"), 67)
+        self.assertEqual(training.steps_per_execution(938, "multi_worker"), 1)
+
     def test_original_clamp_is_not_enough_in_float32(self):
         # Why the port does not copy the original: 1 - 1e-8 rounds to 1 in float32.
         self.assertEqual(np.float32(1 - 1e-8), np.float32(1.0))
