@@ -5,7 +5,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import signal
 
 import keras
@@ -15,6 +14,7 @@ from keras_dae.atomic import atomic_path, write_json
 
 BACKUP = "backup"
 HISTORY = "history.json"
+MODEL = "model.keras"
 # Fields that do not change what is trained: a run may be resumed with other values of these.
 NOT_IDENTITY = {"output_dir", "data_dir", "print_every", "tensorboard", "overwrite", "strategy"}
 
@@ -31,10 +31,7 @@ def previous_history(config, workdir: str) -> list:
     """The epochs already recorded in `workdir` for this configuration ([] for a fresh folder).
     Raises RunError when the folder holds a run of another configuration."""
     path = os.path.join(workdir, HISTORY)
-    if config.overwrite:
-        shutil.rmtree(os.path.join(workdir, BACKUP), ignore_errors=True)
-        return []
-    if not os.path.isfile(path):
+    if config.overwrite or not os.path.isfile(path):
         return []
     try:
         with open(path) as f:
@@ -53,7 +50,7 @@ def previous_history(config, workdir: str) -> list:
 
 
 def is_finished(config, workdir: str, history: list) -> bool:
-    return len(history) >= config.epochs and os.path.isfile(os.path.join(workdir, "model.keras"))
+    return len(history) >= config.epochs and os.path.isfile(os.path.join(workdir, MODEL))
 
 
 def backed_up_epochs(backup_dir: str) -> int:

@@ -115,7 +115,7 @@ class EvaluateAndPlot(keras.callbacks.Callback):
             logs.update(test_loss_noisy=record["test_loss_noisy"])
         # A resumed run may redo an epoch that was recorded before the crash: keep one record each.
         self.history[:] = [h for h in self.history if h["epoch"] <= epoch] + [record]
-        write_json(os.path.join(self.workdir, "history.json"),
+        write_json(os.path.join(self.workdir, resume.HISTORY),
                    {"config": self.config.to_dict(), "epochs": self.history})
         inputs = (self.x_noisy if self.x_noisy is not None else self.x_test)[:GRID_IMAGES]
         recon = self.clean.predict(inputs, verbose=0)
@@ -136,7 +136,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
     for resuming)."""
     strategy = distribute.make_strategy(config.strategy)  # Before TensorFlow does anything else.
     history = resume.previous_history(config, workdir)
-    model_path = os.path.join(workdir, "model.keras")
+    model_path = os.path.join(workdir, resume.MODEL)
     if resume.is_finished(config, workdir, history):
         logging.info("%s already holds this finished run (--overwrite trains it anew)", workdir)
         autoencoder = keras.saving.load_model(model_path)
@@ -147,6 +147,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
     outdir = workdir if chief else tempfile.mkdtemp(prefix=f"keras_dae-{task_type}{task_index}-")
     backup = os.path.join(workdir, resume.BACKUP if chief else
                           f"{resume.BACKUP}-{task_type}{task_index}")
+    if config.overwrite:  # Start anew: no epochs to restore.
+        shutil.rmtree(backup, ignore_errors=True)
     keras.utils.set_random_seed(config.seed)
     os.makedirs(outdir, exist_ok=True)
     d = data.load(config)
@@ -202,7 +204,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
             f"{e}: epochs 1-{len(history)} of {config.epochs} are saved in {workdir}; run the same "
             "command again to resume") from None
 
-    with atomic_path(os.path.join(outdir, "model.keras")) as tmp:
+    with atomic_path(os.path.join(outdir, resume.MODEL)) as tmp:
         autoencoder.save(tmp)
     encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
     codes = encoder.predict(d.x_test, EVAL_BATCH, verbose=0)
