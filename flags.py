@@ -98,8 +98,9 @@ def define_train_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_integer("repeats", 5, "Repeats of the roofline measurement (median is quoted).",
                          lower_bound=1, **define)
     flags.DEFINE_boolean("baseline", True,
-                         "Also train the unoptimized path (Keras Adam, one step per call) in the "
-                         "same run: its epoch time and loss trajectory beside the default's.",
+                         "Also train the unoptimized path (Keras Adam, one step per call, no XLA) "
+                         "in the same run, with this seed and the next: its epoch time, and the "
+                         "loss trajectories beside the default's.",
                          **define)
 
 

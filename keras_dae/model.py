@@ -5,6 +5,7 @@ dropout 0.1 after every hidden layer; He-normal (fan-in, untruncated) weights, z
 
 import keras
 
+from keras_dae import noise
 from keras_dae.data import PIXELS
 
 HIDDEN = 500
@@ -24,7 +25,7 @@ def _mlp(inputs, specs, name: str) -> keras.Model:
     for i, (units, activation) in enumerate(specs, start=1):
         x = _dense(units, activation, f"{name}_dense{i}")(x)
         if i < len(specs):
-            x = keras.layers.Dropout(DROPOUT, name=f"{name}_dropout{i}")(x)
+            x = noise.Dropout(DROPOUT, name=f"{name}_dropout{i}")(x)
     return keras.Model(inputs, x, name=name)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from keras_dae import noise
+from keras_dae import model, noise
 
 X = np.full((200, 784), 0.5, np.float32)
 
@@ -35,6 +35,35 @@ class CorruptionTest(parameterized.TestCase, tf.test.TestCase):
         wide = noise.build_corruption("gaussian", 1.0, seed=3)(X, training=True).numpy()
         self.assertAllInRange(wide, 0.0, 1.0)
         self.assertGreater(np.mean(wide == 1.0), 0.2)  # P(N(0.5, 1) > 1) = 0.31
+
+    def test_philox_dropout_is_keras_dropout(self):
+        ours = noise.Dropout(0.1, seed=5)(X, training=True)
+        self.assertAllEqual(ours, keras.layers.Dropout(0.1, seed=5)(X, training=True))
+
+    @parameterized.parameters(("dropout", 0.5), ("mask", 0.3), ("gaussian", 0.2))
+    def test_threefry_under_xla(self, kind, rate):
+        """Threefry, which only XLA runs on a CPU: the same kind of noise, seeded, another draw."""
+        def draw(alg):  # The first draw of a fresh layer seeded alike.
+            model = keras.Sequential([keras.Input((784,)), noise.build_corruption(kind, rate, 6)])
+            noise.use_rng_alg(model, alg)
+            return tf.function(lambda x: model(x, training=True), jit_compile=True)(X).numpy()
+
+        philox, threefry = draw("philox"), draw("threefry")
+        self.assertAllEqual(draw("threefry"), threefry)  # Seeded: the same draw again.
+        self.assertNotAllClose(philox, threefry)
+        self.assertNear(np.mean(threefry == 0), np.mean(philox == 0), 0.01)
+        self.assertNear(np.std(threefry), np.std(philox), 0.01)
+
+    def test_use_rng_alg_reaches_nested_models_and_is_not_saved(self):
+        dae = model.build_autoencoder(10, noise.build_corruption("dropout", 0.5))
+        noise.use_rng_alg(dae, "threefry")
+        layers = [dae.get_layer("corrupt")] + [
+            l for sub in ("encoder", "decoder") for l in dae.get_layer(sub).layers
+            if isinstance(l, noise.Dropout)]
+        self.assertLen(layers, 5)
+        self.assertEqual({l.rng_alg for l in layers}, {"threefry"})
+        clone = keras.Model.from_config(dae.get_config())
+        self.assertEqual(clone.get_layer("corrupt").rng_alg, "philox")
 
     @parameterized.parameters(("mask", 0.3), ("gaussian", 0.2))
     def test_serializable(self, kind, rate):

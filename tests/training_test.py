@@ -34,6 +34,14 @@ class ScheduleAndLossTest(parameterized.TestCase, tf.test.TestCase):
         self.assertEqual(training.steps_per_execution(938, "default"), 67)
         self.assertEqual(training.steps_per_execution(938, "multi_worker"), 1)
 
+    @parameterized.parameters(("default", True, "threefry"), ("mirrored", False, "philox"))
+    def test_xla_and_its_random_numbers(self, strategy, jit, alg):
+        autoencoder, clean = training.build_models(TrainConfig(strategy=strategy), 938)
+        self.assertEqual(autoencoder.jit_compile, jit)
+        self.assertFalse(clean.jit_compile)
+        self.assertEqual(autoencoder.get_layer("encoder").get_layer("encoder_dropout1").rng_alg,
+                         alg)
+
     def test_original_clamp_is_not_enough_in_float32(self):
         # Why the port does not copy the original: 1 - 1e-8 rounds to 1 in float32.
         self.assertEqual(np.float32(1 - 1e-8), np.float32(1.0))
