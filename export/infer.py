@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 import flags
 from export.errors import ExportError
 from export.litert import LiteRTModel
-from keras_dae.atomic import atomic_path
+from keras_dae.durable import atomic_path
 
 FLAGS = flags.FLAGS
 SIDE = 28

@@ -15,7 +15,7 @@ from export import manifest, parity, savedmodel, tflite
 from export.errors import ExportError
 from export.litert import LiteRTModel
 from keras_dae import data, optimizer  # noqa: F401
-from keras_dae.atomic import write_json
+from keras_dae.durable import write_json
 from keras_dae.config import TrainConfig
 from keras_dae.model import reconstructor
 

@@ -6,6 +6,9 @@ import os
 NOISE_KINDS = ("dropout", "mask", "gaussian")
 LOSSES = ("ce", "mse")
 STRATEGIES = ("default", "mirrored", "multi_worker")
+# Fields that do not change what is trained: a run may be resumed with other values of these.
+NOT_IDENTITY = frozenset({"output_dir", "data_dir", "print_every", "tensorboard", "overwrite",
+                          "strategy"})
 
 
 class ConfigError(ValueError):
@@ -57,6 +60,17 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> "TrainConfig":
+        """The config a `to_dict` (e.g. history.json's) describes; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in names})
+
+    def differences(self, saved: dict) -> list[str]:
+        """The fields that identify a run and differ between this config and `saved`."""
+        return sorted(k for k, v in self.to_dict().items()
+                      if k not in NOT_IDENTITY and saved.get(k) != v)
 
 
 def _problems(c: TrainConfig):

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_dae.atomic import atomic_path  # noqa: E402
+from keras_dae.durable import atomic_path  # noqa: E402
 from keras_dae.data import IMAGE_SHAPE  # noqa: E402
 
 

@@ -10,7 +10,7 @@ import signal
 import keras
 import numpy as np
 
-from keras_dae.atomic import atomic_path, write_json
+from keras_dae.durable import atomic_path, write_json
 
 BACKUP = "backup"
 HISTORY = "history.json"

@@ -15,7 +15,7 @@ from absl import logging
 
 from keras_dae import data, distribute, figures, model, noise, resume
 from keras_dae.optimizer import FusedAdam
-from keras_dae.atomic import atomic_path, write_json
+from keras_dae.durable import atomic_path, write_json
 from keras_dae.config import TrainConfig
 
 GRID_IMAGES = 64  # The original shows the first 64 test images, 8x8.

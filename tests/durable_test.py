@@ -1,11 +1,11 @@
-"""Tests of keras_dae.atomic: a failed write leaves the old file and no temporary behind."""
+"""Tests of keras_dae.durable: a failed write leaves the old file and no temporary behind."""
 
 import json
 import os
 
 from absl.testing import absltest
 
-from keras_dae.atomic import atomic_path, write_json
+from keras_dae.durable import atomic_path, write_json
 
 
 class AtomicPathTest(absltest.TestCase):
