@@ -1,12 +1,11 @@
-"""manifest.json: the sha256 of every published file, and its check."""
+"""manifest.json: the sha256 of every file of one export version, and its check."""
 
 import hashlib
 import json
 import os
 
+from export import layout
 from export.errors import ExportError
-
-MANIFEST = "manifest.json"
 
 
 def sha256(path: str) -> str:
@@ -17,14 +16,26 @@ def sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def build(root: str, paths: list[str]) -> dict:
-    """{relative path: sha256} for `paths` under `root`."""
-    return {"files": {p: sha256(os.path.join(root, p)) for p in sorted(paths)}}
+def version_files(export_dir: str, version: int) -> list[str]:
+    """Every file of `version` (its SavedModel and its record folder), relative to `export_dir`,
+    the manifest itself excepted."""
+    paths = []
+    for top in (layout.saved_model_dir(export_dir, version), layout.version_dir(export_dir, version)):
+        for folder, _, files in os.walk(top):
+            paths += [os.path.relpath(os.path.join(folder, f), export_dir) for f in files]
+    manifest = os.path.relpath(os.path.join(layout.version_dir(export_dir, version),
+                                            layout.MANIFEST), export_dir)
+    return sorted(p for p in paths if p != manifest)
 
 
-def verify(root: str) -> list[str]:
-    """The problems found checking `root` against its manifest (empty: all good)."""
-    path = os.path.join(root, MANIFEST)
+def build(root: str, version: int, paths: list[str]) -> dict:
+    """{"version": v, "files": {relative path: sha256}} for `paths` under `root`."""
+    return {"version": version, "files": {p: sha256(os.path.join(root, p)) for p in sorted(paths)}}
+
+
+def verify_version(export_dir: str, version: int) -> list[str]:
+    """The problems found checking `version` against its manifest.json (empty: all good)."""
+    path = os.path.join(layout.version_dir(export_dir, version), layout.MANIFEST)
     try:
         with open(path) as f:
             files = json.load(f)["files"]
@@ -32,7 +43,7 @@ def verify(root: str) -> list[str]:
         raise ExportError(f"{path}: no readable manifest ({type(e).__name__})") from None
     problems = []
     for name, digest in files.items():
-        full = os.path.join(root, name)
+        full = os.path.join(export_dir, name)
         if not os.path.isfile(full):
             problems.append(f"{name}: missing")
         elif sha256(full) != digest:

@@ -80,3 +80,14 @@ def load_autoencoder(path: str):
         return keras.saving.load_model(path)
     except Exception as e:  # Keras raises many kinds for a file that is not a model.
         raise RunError(f"{path}: not a loadable Keras model ({type(e).__name__})") from None
+
+
+def finished_run(workdir: str) -> tuple[TrainConfig, list]:
+    """The config and epoch records of the finished run in `workdir`; RunError when the folder is
+    not a run folder or its run is not finished."""
+    config = training_config(workdir)
+    epochs = read_history(workdir)["epochs"]
+    if not is_finished(config, workdir, epochs):
+        raise RunError(f"{workdir}: the run is not finished ({len(epochs)} of {config.epochs} "
+                       "epochs); run its training command again to complete it")
+    return config, epochs
