@@ -8,8 +8,7 @@ def train(**kwargs):
     TrainResult (history, autoencoder, encoder, decoder, workdir)."""
     from keras_dae.training import train_and_evaluate
 
-    config = TrainConfig(**kwargs)
-    return train_and_evaluate(config, config.workdir)
+    return train_and_evaluate(TrainConfig(**kwargs))
 
 
 __all__ = ["ConfigError", "TrainConfig", "train"]

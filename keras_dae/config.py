@@ -44,6 +44,9 @@ class TrainConfig:
     def __post_init__(self):
         object.__setattr__(self, "loss", str(self.loss).lower())
         object.__setattr__(self, "noise", str(self.noise).lower())
+        for name in ("data_dir", "output_dir"):  # Absolute: history.json works from anywhere.
+            if getattr(self, name):
+                object.__setattr__(self, name, os.path.abspath(getattr(self, name)))
         for problem in _problems(self):
             raise ConfigError(problem)
 

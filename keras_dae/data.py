@@ -12,6 +12,10 @@ PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): all big-endian.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_TYPE_NAMES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32",
+                   0x0D: "float32", 0x0E: "float64"}
+CLASSES = 10
+TFDS_HOST = ("storage.googleapis.com", 443)  # Where TFDS downloads from.
 _SPLIT_STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -56,6 +60,11 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
     return np.frombuffer(raw, dtype, offset=header).reshape(shape)
 
 
+def _type_name(array: np.ndarray) -> str:
+    code = next(c for c, t in _IDX_DTYPES.items() if np.dtype(t) == array.dtype)
+    return f"{_IDX_TYPE_NAMES[code]} (0x{code:02X})"
+
+
 def read_idx(path: str) -> np.ndarray:
     """Reads one IDX file from disk; errors name the file."""
     try:
@@ -83,6 +92,15 @@ def load_idx_split(data_dir: str, split: str) -> Split:
                                            else "no such folder"))
     image_path, label_path = (_find(data_dir, stem) for stem in _SPLIT_STEMS[split])
     images, labels = read_idx(image_path), read_idx(label_path)
+    if images.dtype != np.uint8:  # Casting would turn pixel/255 floats into black images.
+        raise DataError(f"{image_path}: element type {_type_name(images)}, expected unsigned "
+                        "bytes (0x08) as in MNIST")
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{label_path}: element type {_type_name(labels)}, expected integer "
+                        "labels")
+    if len(labels) and (labels.min() < 0 or labels.max() >= CLASSES):
+        raise DataError(f"{label_path}: labels span [{labels.min()}, {labels.max()}], expected "
+                        f"0-{CLASSES - 1}")
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
         raise DataError(f"{image_path}: images are {images.shape[1:]}, expected 28x28")
     if labels.ndim != 1:
@@ -90,7 +108,41 @@ def load_idx_split(data_dir: str, split: str) -> Split:
     if len(images) != len(labels):
         raise DataError(f"{image_path}: {len(images)} images but {label_path} has "
                         f"{len(labels)} labels")
-    return Split(images.astype(np.uint8), labels.astype(np.int64))
+    return Split(images, labels.astype(np.int64))
+
+
+def _reachable(host: tuple[str, int], seconds: float) -> bool:
+    """Whether a TCP connection to `host` opens within `seconds` (DNS included)."""
+    import socket
+    import threading
+
+    opened = threading.Event()
+
+    def connect():
+        try:
+            socket.create_connection(host, timeout=seconds).close()
+            opened.set()
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return opened.is_set()
+
+
+def _tfds_dataset(tfds, name: str, split: str):
+    """The split as a tf.data.Dataset: the prepared copy, else a download, refused at once
+    without network (where TFDS would retry for minutes)."""
+    try:
+        return tfds.load(name, split=split, as_supervised=True, download=False)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise
+    except Exception:  # Not prepared here.
+        if not _reachable(TFDS_HOST, 3.0):
+            raise DataError(f"cannot download TFDS dataset {name!r}: no network; pass --data_dir "
+                            "DIR holding the four MNIST IDX files") from None
+        return tfds.load(name, split=split, as_supervised=True)
 
 
 def load_tfds_split(name: str, split: str) -> Split:
@@ -98,16 +150,18 @@ def load_tfds_split(name: str, split: str) -> Split:
     import tensorflow_datasets as tfds
     from absl import logging
 
-    logging.info("loading TFDS %r %s (downloaded on first use; offline, TFDS retries for a few "
-                 "minutes before giving up: --data_dir reads local IDX files)", name, split)
+    logging.info("loading TFDS %r %s (downloaded on first use; --data_dir reads local IDX files)",
+                 name, split)
     try:
-        batches = list(tfds.as_numpy(tfds.load(name, split=split, as_supervised=True)
-                                     .batch(10_000)))
+        dataset = _tfds_dataset(tfds, name, split)
+        batches = list(tfds.as_numpy(dataset.batch(10_000)))
         images, labels = (np.concatenate(column) for column in zip(*batches))
     except tfds.core.registered.DatasetNotFoundError:
         raise DataError(f"TFDS has no dataset named {name!r} (try mnist, fashion_mnist, "
                         "kmnist)") from None
-    except Exception as e:  # No network, no prepared copy: TFDS raises many kinds.
+    except DataError:
+        raise
+    except Exception as e:  # A failed download: TFDS raises many kinds.
         raise DataError(f"cannot load TFDS dataset {name!r} ({type(e).__name__}); without "
                         "network, pass --data_dir DIR holding the four MNIST IDX files") from None
     images = np.squeeze(images, axis=-1) if images.ndim == 4 else images

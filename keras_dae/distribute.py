@@ -4,7 +4,8 @@ import os
 
 import tensorflow as tf
 
-from keras_dae.resume import RunError
+from keras_dae import keras_internals
+from keras_dae.rundir import RunError
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -38,30 +39,11 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def prepare_for_multi_worker(strategy, models, sample_batch) -> None:
-    """Works around two Keras 3.15 bugs with MultiWorkerMirroredStrategy (tensorflow#72388):
-    fit/evaluate/predict first reduce an input batch across workers to build the model (which
-    fails eagerly: "Attempt to convert a value (PerReplica...)"), and they reduce the scalar
-    step logs along axis 0 ("Invalid reduction dimension 0"). Here the models are built from a
-    local batch and that step skipped, and scalars are reduced whole. Nothing changes under other
-    strategies."""
+    """Works around two Keras 3.15 bugs with MultiWorkerMirroredStrategy (tensorflow#72388; see
+    keras_internals). Nothing changes under other strategies."""
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return
-    from keras.src.backend.tensorflow import trainer
-
-    if not getattr(trainer.reduce_per_replica, "keras_dae_patched", False):
-        original = trainer.reduce_per_replica
-
-        def reduce_per_replica(values, strategy, reduction):
-            if reduction == "auto" and trainer._collective_all_reduce_multi_worker(strategy):
-                return tf.nest.map_structure(
-                    lambda v: strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0),
-                    values)
-            return original(values, strategy, reduction)
-
-        reduce_per_replica.keras_dae_patched = True
-        trainer.reduce_per_replica = reduce_per_replica
+    keras_internals.patch_multi_worker_reduce()
     with strategy.scope():
         for model in models:
-            if model.compiled:
-                model._symbolic_build(data_batch=sample_batch)
-            model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+            keras_internals.build_from_local_batch(model, sample_batch)

@@ -54,3 +54,21 @@ def reconstructor(autoencoder: keras.Model) -> keras.Model:
     inputs = keras.Input((PIXELS,), name="image")
     outputs = autoencoder.get_layer("decoder")(autoencoder.get_layer("encoder")(inputs))
     return keras.Model(inputs, outputs, name="reconstructor")
+
+
+def portable(autoencoder: keras.Model) -> keras.Model:
+    """The inference autoencoder (image -> encoder -> decoder, the same weights) built from Keras's
+    own layers only, so that `keras.saving.load_model` reads it in a program that imports nothing
+    of keras-dae. The training noise is left out: history.json records it."""
+
+    def builtin(layer):
+        if isinstance(layer, noise.Dropout):
+            return keras.layers.Dropout.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    parts = [keras.models.clone_model(autoencoder.get_layer(name), clone_function=builtin)
+             for name in ("encoder", "decoder")]
+    for part, name in zip(parts, ("encoder", "decoder")):
+        part.set_weights(autoencoder.get_layer(name).get_weights())
+    inputs = keras.Input((PIXELS,), name="image")
+    return keras.Model(inputs, parts[1](parts[0](inputs)), name=autoencoder.name)

@@ -5,6 +5,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_dae import keras_internals
+
 
 @keras.saving.register_keras_serializable(package="keras_dae")
 class FusedAdam(keras.optimizers.Adam):
@@ -15,10 +17,9 @@ class FusedAdam(keras.optimizers.Adam):
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
         step = ops.cast(self.iterations + 1, dtype)
-        i = self._get_variable_index(variable)
+        momentum, velocity = keras_internals.adam_slots(self, variable)
         tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=self._momentums[i].handle,
-            v=self._velocities[i].handle,
+            var=variable.handle, m=momentum.handle, v=velocity.handle,
             beta1_power=ops.power(ops.cast(self.beta_1, dtype), step),
             beta2_power=ops.power(ops.cast(self.beta_2, dtype), step),
             lr=ops.cast(learning_rate, dtype), beta1=ops.cast(self.beta_1, dtype),

@@ -1,11 +1,17 @@
-"""The run folder's one owner: its file names, `history.json` (the config and one record per
-epoch), "is this the same run", and loading `model.keras`. Training, export, evaluation and
-serving read and write a run folder only through here."""
+"""The run folder's one owner: its file names, `history.json` (the config, one record per epoch,
+and the completion fact, written last), "is this the same run", the folder's lock and leftovers,
+and loading `model.keras`. Training, export, evaluation and serving go through here."""
 
+import contextlib
+import dataclasses
 import json
 import os
+import shutil
+import tempfile
 
-from keras_dae import durable
+from absl import logging
+
+from keras_dae import durable, locking
 from keras_dae.config import ConfigError, TrainConfig
 
 HISTORY = "history.json"
@@ -33,9 +39,10 @@ def read_history(workdir: str) -> dict | None:
     return saved
 
 
-def write_history(workdir: str, config: TrainConfig, epochs: list) -> None:
+def write_history(workdir: str, config: TrainConfig, epochs: list, finished: bool = False) -> None:
+    """Writes history.json; `finished` is the completion fact, set once every output exists."""
     durable.write_json(os.path.join(workdir, HISTORY),
-                       {"config": config.to_dict(), "epochs": epochs})
+                       {"config": config.to_dict(), "epochs": epochs, "finished": finished})
 
 
 def previous_epochs(config: TrainConfig, workdir: str) -> list:
@@ -53,8 +60,13 @@ def previous_epochs(config: TrainConfig, workdir: str) -> list:
     return saved["epochs"]
 
 
-def is_finished(config: TrainConfig, workdir: str, epochs: list) -> bool:
-    return len(epochs) >= config.epochs and os.path.isfile(os.path.join(workdir, MODEL))
+def is_finished(config: TrainConfig, workdir: str) -> bool:
+    """Whether `workdir` holds this run complete: its history says so (written last) and the
+    model is there."""
+    saved = None if config.overwrite else read_history(workdir)
+    return (saved is not None and saved.get("finished") is True
+            and len(saved["epochs"]) >= config.epochs
+            and os.path.isfile(os.path.join(workdir, MODEL)))
 
 
 def training_config(workdir: str) -> TrainConfig:
@@ -87,7 +99,67 @@ def finished_run(workdir: str) -> tuple[TrainConfig, list]:
     not a run folder or its run is not finished."""
     config = training_config(workdir)
     epochs = read_history(workdir)["epochs"]
-    if not is_finished(config, workdir, epochs):
+    if not is_finished(config, workdir):
         raise RunError(f"{workdir}: the run is not finished ({len(epochs)} of {config.epochs} "
                        "epochs); run its training command again to complete it")
     return config, epochs
+
+
+@dataclasses.dataclass
+class Run:
+    """A run folder opened for training: where this process writes (`outdir`: the run folder for
+    the chief, a temporary one for other workers), its backup file, the epochs already recorded."""
+
+    config: TrainConfig
+    workdir: str
+    outdir: str
+    backup: str
+    epochs: list
+    finished: bool
+
+
+def _check_writable(workdir: str) -> None:
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise RunError(f"{workdir}: not a folder")
+    os.makedirs(workdir, exist_ok=True)
+    if not os.access(workdir, os.W_OK | os.X_OK):
+        raise RunError(f"{workdir}: not writable")
+
+
+def backup_path(workdir: str, task: str = "") -> str:
+    """The backup file of a run folder (`task`: e.g. "worker1" for a non-chief worker's own)."""
+    return os.path.join(workdir, f"backup{'-' + task if task else ''}.npz")
+
+
+@contextlib.contextmanager
+def open_run(config: TrainConfig, chief: bool = True, task: str = ""):
+    """The run folder of `config`, held by this process for the block (one writer per folder: a
+    second one gets locking.FolderLocked, naming the holder). Leftovers of killed writes are
+    removed first. Non-chief workers write into a temporary folder, removed at the end."""
+    workdir = config.workdir
+    _check_writable(workdir)
+    with locking.exclusive(workdir, "run") if chief else contextlib.nullcontext():
+        if chief:
+            left = durable.remove_temporaries(workdir)
+            if left:
+                logging.info("removed %d temporary file(s) left by an interrupted run in %s: %s",
+                             len(left), workdir, ", ".join(left))
+        outdir = workdir if chief else tempfile.mkdtemp(prefix=f"keras_dae-{task}-")
+        backup = backup_path(workdir, "" if chief else task)
+        if config.overwrite and os.path.exists(backup):
+            os.remove(backup)
+        try:
+            yield Run(config, workdir, outdir, backup, previous_epochs(config, workdir),
+                      is_finished(config, workdir))
+        finally:
+            if not chief:
+                shutil.rmtree(outdir, ignore_errors=True)
+
+
+def complete(run: Run, epochs: list) -> None:
+    """Writes the completion fact (after every output), then removes the backup."""
+    if run.outdir == run.workdir:
+        write_history(run.workdir, run.config, epochs, finished=True)
+    if os.path.exists(run.backup):
+        os.remove(run.backup)
+        durable.fsync_dir(os.path.dirname(run.backup))

@@ -1,11 +1,8 @@
-"""Training: the schedule, the loss, per-epoch evaluation and figures, and `train_and_evaluate`."""
+"""Training: `train_and_evaluate`, the pipeline from a TrainConfig to a finished run folder, and
+its parts: the learning-rate schedule, the loss, the compiled models, the callbacks, the outputs."""
 
-import math
 import os
-import shutil
 import sys
-import tempfile
-import time
 from typing import NamedTuple
 
 import keras
@@ -13,13 +10,11 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_dae import data, distribute, figures, model, noise, resume
-from keras_dae.optimizer import FusedAdam
-from keras_dae.durable import atomic_path, write_json
+from keras_dae import backup, callbacks, data, distribute, durable, figures, model, noise, rundir
 from keras_dae.config import TrainConfig
+from keras_dae.optimizer import FusedAdam
 
 GRID_IMAGES = 64  # The original shows the first 64 test images, 8x8.
-EVAL_BATCH = 500  # Evaluation batch: any size gives the same mean loss.
 MAX_STEPS_PER_EXECUTION = 100  # Training steps per call into TensorFlow, at most.
 
 
@@ -57,9 +52,9 @@ def use_xla(strategy: str) -> bool:
     return strategy == "default"
 
 
-def build_models(config: TrainConfig, steps: int):
-    """The compiled autoencoder (with corruption for a DAE) and its compiled clean reconstructor;
-    `steps` is the number of training steps an epoch."""
+def build_models(config: TrainConfig, steps: int) -> tuple[keras.Model, keras.Model]:
+    """The compiled autoencoder (with corruption for a DAE) and its compiled reconstructor (no
+    corruption, shared weights); `steps` is the number of training steps an epoch."""
     corruption = (noise.build_corruption(config.noise, config.noise_rate)
                   if config.add_noise else None)
     autoencoder = model.build_autoencoder(config.latent_dim, corruption)
@@ -73,161 +68,124 @@ def build_models(config: TrainConfig, steps: int):
                         jit_compile=jit)
     if jit:
         noise.use_rng_alg(autoencoder, "threefry")
-    clean = model.reconstructor(autoencoder)
-    clean.compile(loss=reconstruction_loss(config.loss))
-    return autoencoder, clean
+    reconstructor = model.reconstructor(autoencoder)
+    reconstructor.compile(loss=reconstruction_loss(config.loss))
+    return autoencoder, reconstructor
 
 
-class PrintEvery(keras.callbacks.Callback):
-    """Logs the epoch's running training loss every `every` batches, as the original's -p
-    (Keras reports batches in groups of `steps_per_execution`: a log comes at the first report
-    past each multiple)."""
-
-    def __init__(self, every: int, steps: int):
-        super().__init__()
-        self.every, self.steps, self.epoch, self.logged = every, steps, 0, 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.logged = epoch + 1, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (batch + 1) // self.every > self.logged:
-            self.logged = (batch + 1) // self.every
-            logging.info("epoch %d batch %d/%d: loss %.4f", self.epoch, batch + 1, self.steps,
-                         logs["loss"])
+def noised_test_set(config: TrainConfig, x_test: np.ndarray) -> np.ndarray | None:
+    """The fixed noised test set of a DAE (None for an AE), for the "noised truth" figure and the
+    noisy test loss. A layer of its own draws it, so the training noise stays the same stream."""
+    if not config.add_noise:
+        return None
+    corrupt = noise.build_corruption(config.noise, config.noise_rate, seed=config.seed)
+    return keras.ops.convert_to_numpy(corrupt(x_test, training=True))
 
 
-class EvaluateAndPlot(keras.callbacks.Callback):
-    """After each epoch: test loss with dropout off (clean and noised input), the history record,
-    and the reconstruction grid of the first 64 test images."""
-
-    def __init__(self, config, workdir, clean, x_test, x_noisy, history, writer=None):
-        super().__init__()
-        self.config, self.workdir, self.clean = config, workdir, clean
-        self.x_test, self.x_noisy, self.history, self.writer = x_test, x_noisy, history, writer
-        self.started = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self.started
-        evaluate = lambda x: self.clean.evaluate(x, self.x_test, EVAL_BATCH, verbose=0)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": float(logs["loss"]),
-            "test_loss_clean": float(evaluate(self.x_test)),
-            "test_loss_noisy": float(evaluate(self.x_noisy)) if self.x_noisy is not None else None,
-            "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-            "seconds": round(seconds, 3),
-        }
-        logs.update(test_loss=record["test_loss_clean"])  # Shown by Keras and TensorBoard.
-        if record["test_loss_noisy"] is not None:
-            logs.update(test_loss_noisy=record["test_loss_noisy"])
-        # A resumed run may redo an epoch that was recorded before the crash: keep one record each.
-        self.history[:] = [h for h in self.history if h["epoch"] <= epoch] + [record]
-        write_json(os.path.join(self.workdir, resume.HISTORY),
-                   {"config": self.config.to_dict(), "epochs": self.history})
-        inputs = (self.x_noisy if self.x_noisy is not None else self.x_test)[:GRID_IMAGES]
-        recon = self.clean.predict(inputs, verbose=0)
-        name = f"{self.config.run_name}-e{epoch + 1}"
-        figures.save_image_grid(os.path.join(self.workdir, f"{name}.png"), recon,
-                                f"{name}: reconstruction")
-        if self.writer is not None:
-            with self.writer.as_default():
-                grid = figures.image_grid(recon)
-                tf.summary.image("reconstruction", grid[None, :, :, None], step=epoch + 1)
-
-
-def train_and_evaluate(config: TrainConfig, workdir: str) -> TrainResult:
-    """Trains the (D)AE that `config` describes and writes every output into `workdir`.
-
-    Under a multi-worker strategy every worker trains; only the chief writes into `workdir`
-    (the others write into a temporary folder, removed at the end, and keep a backup of their own
-    for resuming)."""
-    strategy = distribute.make_strategy(config.strategy)  # Before TensorFlow does anything else.
-    history = resume.previous_history(config, workdir)
-    model_path = os.path.join(workdir, resume.MODEL)
-    if resume.is_finished(config, workdir, history):
-        logging.info("%s already holds this finished run (--overwrite trains it anew)", workdir)
-        autoencoder = keras.saving.load_model(model_path)
-        return TrainResult(history, autoencoder, autoencoder.get_layer("encoder"),
-                           autoencoder.get_layer("decoder"), workdir)
-    chief = distribute.is_chief(strategy)
-    task_type, task_index = distribute.task(strategy)
-    outdir = workdir if chief else tempfile.mkdtemp(prefix=f"keras_dae-{task_type}{task_index}-")
-    backup = os.path.join(workdir, resume.BACKUP if chief else
-                          f"{resume.BACKUP}-{task_type}{task_index}")
-    if config.overwrite:  # Start anew: no epochs to restore.
-        shutil.rmtree(backup, ignore_errors=True)
-    keras.utils.set_random_seed(config.seed)
-    os.makedirs(outdir, exist_ok=True)
-    d = data.load(config)
-    logging.info("data: %d train, %d test images; %d replica(s); writing to %s", len(d.x_train),
-                 len(d.x_test), strategy.num_replicas_in_sync, outdir)
-    steps = data.steps_per_epoch(len(d.x_train), config.batch_size)
-    with strategy.scope():
-        autoencoder, clean = build_models(config, steps)
-    distribute.prepare_for_multi_worker(
-        strategy, [autoencoder, clean, autoencoder.get_layer("encoder"),
-                   autoencoder.get_layer("decoder")], (d.x_train[:2], d.x_train[:2]))
-
-    # The fixed noised test set: the "noised truth" figure and the noisy test loss. A layer of its
-    # own draws it, so the training noise stays the same stream whatever the test set.
-    x_noisy = None
-    if config.add_noise:
-        corrupt = noise.build_corruption(config.noise, config.noise_rate, seed=config.seed)
-        x_noisy = keras.ops.convert_to_numpy(corrupt(d.x_test, training=True))
-    grid = d.x_test[:GRID_IMAGES]
-    figures.save_image_grid(os.path.join(outdir, "truth.png"), grid, "truth")
+def save_input_figures(outdir: str, config: TrainConfig, x_test, x_noisy) -> None:
+    """truth.png, and noised.png for a DAE: the first 64 test images the grids show."""
+    figures.save_image_grid(os.path.join(outdir, "truth.png"), x_test[:GRID_IMAGES], "truth")
     if x_noisy is not None:
         figures.save_image_grid(os.path.join(outdir, "noised.png"), x_noisy[:GRID_IMAGES],
                                 f"noised truth ({config.noise}, {config.noise_rate})")
 
-    tb_dir = os.path.join(outdir, "tensorboard")
-    writer = (tf.summary.create_file_writer(os.path.join(tb_dir, "images"))
-              if config.tensorboard else None)
-    # EvaluateAndPlot adds the test losses to the epoch logs, before Keras and TensorBoard see them.
-    # BackupAndRestore comes after EvaluateAndPlot: an epoch is saved as done once it is recorded.
-    stopper = resume.StopOnSignal()
-    callbacks = [
-        keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate(epoch, config)),
-        resume.StopOnNaN(config.learning_rate),
-        stopper,
-        EvaluateAndPlot(config, outdir, clean, d.x_test, x_noisy, history, writer),
-        resume.AtomicBackupAndRestore(backup, delete_checkpoint=False),  # Removed at the end.
-    ]
-    if config.print_every:
-        callbacks.append(PrintEvery(config.print_every, steps))
-    if config.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(tb_dir))
-    verbose = 1 if sys.stdout.isatty() and not config.print_every else 2
-    if history:
-        logging.info("resuming: %d of %d epochs done in %s", len(history), config.epochs, workdir)
-    try:
-        with resume.signals_caught(stopper):
-            batches = data.train_dataset(d.x_train, config.batch_size, config.seed,
-                                         first_epoch=resume.backed_up_epochs(backup))
-            autoencoder.fit(batches, epochs=config.epochs, steps_per_epoch=steps,
-                            callbacks=callbacks, verbose=verbose, shuffle=False)
-    except resume.Interrupted as e:
-        raise resume.Interrupted(
-            f"{e}: epochs 1-{len(history)} of {config.epochs} are saved in {workdir}; run the same "
-            "command again to resume") from None
 
-    with atomic_path(os.path.join(outdir, resume.MODEL)) as tmp:
-        autoencoder.save(tmp)
+def make_callbacks(run: rundir.Run, history: callbacks.RecordHistory, reconstructor, x_test,
+                   x_noisy, steps: int) -> list:
+    """The epoch's callbacks, in the order they must run: the schedule, NaN check, timer, test
+    evaluation, the history record, figures, TensorBoard, and last the backup (an epoch is saved
+    as done only once it is recorded); progress when asked."""
+    config, outdir = run.config, run.outdir
+    writer = (tf.summary.create_file_writer(os.path.join(outdir, "tensorboard", "images"))
+              if config.tensorboard else None)
+    grid_inputs = (x_noisy if x_noisy is not None else x_test)[:GRID_IMAGES]
+    chain = [
+        keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate(epoch, config)),
+        callbacks.StopOnNaN(config.learning_rate),
+        history.timer,
+        callbacks.EvaluateOnTest(reconstructor, x_test, x_noisy),
+        history,
+        callbacks.ReconstructionFigures(reconstructor, grid_inputs, outdir, config.run_name,
+                                        writer),
+    ]
+    if config.tensorboard:
+        chain.append(keras.callbacks.TensorBoard(os.path.join(outdir, "tensorboard")))
+    chain.append(callbacks.EpochBackup(run.backup))
+    if config.print_every:
+        chain.append(callbacks.PrintEvery(config.print_every, steps))
+    return chain
+
+
+def restore_backup(run: rundir.Run, autoencoder: keras.Model) -> int:
+    """Restores the last complete epoch from the run's backup; returns the epochs done."""
+    done = backup.restore(run.backup, autoencoder, run.config.epochs)
+    if done > len(run.epochs):
+        raise rundir.RunError(f"{run.backup}: holds {done} epochs but {rundir.HISTORY} records "
+                              f"{len(run.epochs)}; remove the backup, or pass --overwrite")
+    if done:
+        logging.info("resuming: %d of %d epochs done in %s", done, run.config.epochs, run.workdir)
+    return done
+
+
+def save_final_outputs(outdir: str, config: TrainConfig, autoencoder, epochs: list, x_test,
+                       y_test) -> None:
+    """model.keras (Keras's own layers: loadable without keras-dae), the loss curves, the latent
+    space, and for z = 2 the decoder's manifold."""
+    with durable.atomic_path(os.path.join(outdir, rundir.MODEL)) as tmp:
+        model.portable(autoencoder).save(tmp)
     encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
-    codes = encoder.predict(d.x_test, EVAL_BATCH, verbose=0)
-    figures.save_loss_curves(os.path.join(outdir, "loss.png"), history, config.lr_decay_epoch,
+    codes = encoder.predict(x_test, callbacks.EVAL_BATCH, verbose=0)
+    figures.save_loss_curves(os.path.join(outdir, "loss.png"), epochs, config.lr_decay_epoch,
                              config.loss)
-    figures.save_latent_scatter(os.path.join(outdir, "latent.png"), codes, d.y_test)
+    figures.save_latent_scatter(os.path.join(outdir, "latent.png"), codes, y_test)
     if config.latent_dim == 2:
-        images = decoder.predict(figures.manifold_codes(codes), EVAL_BATCH, verbose=0)
+        images = decoder.predict(figures.manifold_codes(codes), callbacks.EVAL_BATCH, verbose=0)
         figures.save_manifold(os.path.join(outdir, "manifold.png"), images)
-    shutil.rmtree(backup, ignore_errors=True)
-    if not chief:
-        shutil.rmtree(outdir, ignore_errors=True)
+
+
+def finished_result(run: rundir.Run) -> TrainResult:
+    logging.info("%s already holds this finished run (--overwrite trains it anew)", run.workdir)
+    autoencoder = rundir.load_autoencoder(os.path.join(run.workdir, rundir.MODEL))
+    return TrainResult(run.epochs, autoencoder, autoencoder.get_layer("encoder"),
+                       autoencoder.get_layer("decoder"), run.workdir)
+
+
+def train_and_evaluate(config: TrainConfig) -> TrainResult:
+    """Trains the (D)AE that `config` describes and writes every output into `config.workdir`;
+    a run folder that holds part of this run is resumed, one that holds all of it is kept.
+
+    Under a multi-worker strategy every worker trains; only the chief writes into the run folder
+    (the others write into a temporary folder and keep a backup file of their own there)."""
+    strategy = distribute.make_strategy(config.strategy)  # Before TensorFlow does anything else.
+    task_type, task_index = distribute.task(strategy)
+    with rundir.open_run(config, distribute.is_chief(strategy), f"{task_type}{task_index}") as run:
+        if run.finished:
+            return finished_result(run)
+        keras.utils.set_random_seed(config.seed)
+        d = data.load(config)
+        logging.info("data: %d train, %d test images; %d replica(s); writing to %s",
+                     len(d.x_train), len(d.x_test), strategy.num_replicas_in_sync, run.outdir)
+        x_noisy = noised_test_set(config, d.x_test)
+        save_input_figures(run.outdir, config, d.x_test, x_noisy)
+
+        steps = data.steps_per_epoch(len(d.x_train), config.batch_size)
+        with strategy.scope():
+            autoencoder, reconstructor = build_models(config, steps)
+            done = restore_backup(run, autoencoder)
+        distribute.prepare_for_multi_worker(
+            strategy, [autoencoder, reconstructor, autoencoder.get_layer("encoder"),
+                       autoencoder.get_layer("decoder")], (d.x_train[:2], d.x_train[:2]))
+
+        history = callbacks.RecordHistory(config, run.outdir, run.epochs, callbacks.EpochTimer())
+        chain = make_callbacks(run, history, reconstructor, d.x_test, x_noisy, steps)
+        batches = data.train_dataset(d.x_train, config.batch_size, config.seed, first_epoch=done)
+        verbose = 1 if sys.stdout.isatty() and not config.print_every else 2
+        autoencoder.fit(batches, epochs=config.epochs, initial_epoch=done, steps_per_epoch=steps,
+                        callbacks=chain, verbose=verbose, shuffle=False)
+
+        save_final_outputs(run.outdir, config, autoencoder, history.epochs, d.x_test, d.y_test)
+        rundir.complete(run, history.epochs)
     logging.info("done: final test loss %.4f (clean input); outputs in %s",
-                 history[-1]["test_loss_clean"], workdir)
-    return TrainResult(history, autoencoder, encoder, decoder, workdir)
+                 history.epochs[-1]["test_loss_clean"], config.workdir)
+    return TrainResult(history.epochs, autoencoder, autoencoder.get_layer("encoder"),
+                       autoencoder.get_layer("decoder"), config.workdir)

@@ -1,0 +1,145 @@
+"""The training callbacks, one job each: progress, epoch time, test evaluation, the history record,
+the reconstruction figures, the epoch backup, stopping on a NaN loss."""
+
+import math
+import os
+import time
+
+import keras
+import numpy as np
+from absl import logging
+
+from keras_dae import backup, figures, rundir
+from keras_dae.config import TrainConfig
+
+EVAL_BATCH = 500  # Evaluation batch: any size gives the same mean loss.
+
+
+class PrintEvery(keras.callbacks.Callback):
+    """Logs the epoch's running training loss every `every` batches, as the original's -p
+    (Keras reports batches in groups of `steps_per_execution`: a log comes at the first report
+    past each multiple)."""
+
+    def __init__(self, every: int, steps: int):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.every, self.steps, self.epoch, self.logged = every, steps, 0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.logged = epoch + 1, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (batch + 1) // self.every > self.logged:
+            self.logged = (batch + 1) // self.every
+            logging.info("epoch %d batch %d/%d: loss %.4f", self.epoch, batch + 1, self.steps,
+                         logs["loss"])
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Times each epoch's training in `seconds` (first in the list, so evaluation after it is not
+    counted)."""
+
+    def __init__(self):
+        super().__init__()
+        self.started, self.seconds = 0.0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self.started
+
+
+class EvaluateOnTest(keras.callbacks.Callback):
+    """Adds the test loss with dropout off to the epoch logs: `test_loss` on clean input and, for
+    a DAE, `test_loss_noisy` on the fixed noised test set; Keras and TensorBoard show them."""
+
+    def __init__(self, reconstructor: keras.Model, x_test: np.ndarray,
+                 x_noisy: np.ndarray | None = None):
+        super().__init__()
+        self.reconstructor, self.x_test, self.x_noisy = reconstructor, x_test, x_noisy
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["test_loss"] = self.test_loss(self.x_test)
+        if self.x_noisy is not None:
+            logs["test_loss_noisy"] = self.test_loss(self.x_noisy)
+
+    def test_loss(self, inputs: np.ndarray) -> float:
+        return float(self.reconstructor.evaluate(inputs, self.x_test, EVAL_BATCH, verbose=0))
+
+
+class RecordHistory(keras.callbacks.Callback):
+    """Appends each epoch's record to `epochs` (its own list, starting from `previous`) and writes
+    history.json. An epoch redone after a crash replaces its earlier record."""
+
+    def __init__(self, config: TrainConfig, workdir: str, previous: list, timer: EpochTimer):
+        super().__init__()
+        self.config, self.workdir, self.epochs = config, workdir, list(previous)
+        self.timer = timer
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": float(logs["loss"]),
+            "test_loss_clean": logs["test_loss"],
+            "test_loss_noisy": logs.get("test_loss_noisy"),
+            "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "seconds": round(self.timer.seconds, 3),
+        }
+        self.epochs = [h for h in self.epochs if h["epoch"] <= epoch] + [record]
+        rundir.write_history(self.workdir, self.config, self.epochs)
+
+
+class ReconstructionFigures(keras.callbacks.Callback):
+    """After each epoch, `<prefix>-e<epoch>.png`: the reconstruction of `images` (the original's
+    result grids), and the same grid in TensorBoard when `writer` is given."""
+
+    def __init__(self, reconstructor: keras.Model, images: np.ndarray, workdir: str,
+                 prefix: str, writer=None):
+        super().__init__()
+        self.reconstructor, self.images, self.workdir = reconstructor, images, workdir
+        self.prefix, self.writer = prefix, writer
+
+    def on_epoch_end(self, epoch, logs=None):
+        recon = self.reconstructor.predict(self.images, verbose=0)
+        name = f"{self.prefix}-e{epoch + 1}"
+        figures.save_image_grid(os.path.join(self.workdir, f"{name}.png"), recon,
+                                f"{name}: reconstruction")
+        if self.writer is not None:
+            import tensorflow as tf
+
+            with self.writer.as_default():
+                grid = figures.image_grid(recon)
+                tf.summary.image("reconstruction", grid[None, :, :, None], step=epoch + 1)
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """Commits the training state to one backup file after each epoch (keras_dae.backup), last in
+    the list, so an epoch counts as done only once it is recorded."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        backup.write(self.path, self.model, epoch + 1)
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """TerminateOnNaN that stops with a RunError (and a hint) instead of a silent early end."""
+
+    def __init__(self, learning_rate: float):
+        super().__init__()
+        self.learning_rate, self.epoch = learning_rate, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise rundir.RunError(
+                f"the training loss became {float(loss)} in epoch {self.epoch} (batch "
+                f"{batch + 1}): lower the learning rate (now {self.learning_rate:g}, e.g. "
+                "--learning_rate 3e-4)")

@@ -1,0 +1,152 @@
+"""Fault injection for training, run as a script by tests/training_faults_test.py:
+    python tests/training_faults.py WORKDIR
+
+TensorFlow is imported once; every run is a child forked before TensorFlow executes anything
+(about 2 s each instead of 7). A child dies (os._exit) or fails (ENOSPC) at the n-th rename, or
+signals itself in a given phase; then a clean child reruns the same command. Each run's outcome
+is written to WORKDIR/results.json for the test to check. XLA is off in the children: it changes
+no file write, and its compile would triple the sweep's time."""
+
+import errno
+import json
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from absl import flags as absl_flags  # noqa: E402
+
+import flags  # noqa: E402
+from idx_fixtures import write_mnist_dir  # noqa: E402
+from keras_dae import __main__ as cli  # noqa: E402
+from keras_dae import callbacks, data, figures, training  # noqa: E402
+
+KILLED = 137
+
+
+def install_fault(fault: dict) -> None:
+    """Patches this (child) process so that `fault` happens at its point."""
+    training.use_xla = lambda strategy: False
+    kind = fault.get("kind")
+    if kind in ("kill_before_rename", "kill_after_rename", "fail_rename"):
+        real_replace, count = os.replace, [0]
+
+        def replace(src, dst, **kwargs):
+            count[0] += 1
+            if count[0] == fault["n"]:
+                if kind == "kill_before_rename":
+                    os._exit(KILLED)
+                if kind == "fail_rename":
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), dst)
+            real_replace(src, dst, **kwargs)
+            if count[0] == fault["n"] and kind == "kill_after_rename":
+                os._exit(KILLED)
+
+        os.replace = replace
+    elif kind == "signal":
+        phases = {"loading": (data, "load"), "figures": (figures, "save_image_grid"),
+                  "final save": (training, "save_final_outputs"),
+                  "evaluation": (callbacks.EvaluateOnTest, "on_epoch_end"),
+                  "training": (callbacks.EpochTimer, "on_epoch_begin")}
+        owner, name = phases[fault["phase"]]
+        real = getattr(owner, name)
+
+        def signalled(*args, **kwargs):
+            os.kill(os.getpid(), fault["signum"])
+            return real(*args, **kwargs)
+
+        setattr(owner, name, signalled)
+
+
+def run_child(argv: list[str], fault: dict, log: str) -> dict:
+    """Runs `python -m keras_dae ARGV` in a forked child with `fault`; its exit status and the
+    lines it wrote to stderr."""
+    pid = os.fork()
+    if pid == 0:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        install_fault(fault)
+        try:
+            absl_flags.FLAGS(["keras_dae", *argv])
+            cli.main(["keras_dae"])
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (print(e.code, file=sys.stderr) or 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    with open(log) as f:
+        lines = [line for line in f.read().splitlines() if line.startswith("keras_dae")]
+    return {"code": os.waitstatus_to_exitcode(status), "lines": lines}
+
+
+def count_renames(argv: list[str], log: str) -> int:
+    """How many renames an uninterrupted run makes."""
+    pid = os.fork()
+    if pid == 0:
+        count = [0]
+        real_replace = os.replace
+
+        def replace(src, dst, **kwargs):
+            count[0] += 1
+            real_replace(src, dst, **kwargs)
+
+        os.replace = replace
+        install_fault({})
+        absl_flags.FLAGS(["keras_dae", *argv])
+        with open(log, "w") as f:
+            sys.stdout = sys.stderr = f
+            cli.main(["keras_dae"])
+        os._exit(min(count[0], 255))
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def snapshot(workdir: str) -> dict:
+    """What a check needs of a run folder: its history and its files."""
+    path = os.path.join(workdir, "history.json")
+    history = None
+    if os.path.isfile(path):
+        with open(path) as f:
+            history = json.load(f)
+    return {"history": history, "files": sorted(os.listdir(workdir))}
+
+
+def main(root: str) -> None:
+    data_dir = os.path.join(root, "mnist")
+    os.makedirs(data_dir, exist_ok=True)
+    write_mnist_dir(data_dir, n_train=64, n_test=16)
+    flags.define_train_flags()
+
+    def argv(workdir):
+        return ["--data_dir", data_dir, "--output_dir", workdir, "-e", "2", "--batch_size", "32",
+                "--lr_decay_epoch", "2", "-p", "0"]
+
+    log = os.path.join(root, "child.log")
+    reference = os.path.join(root, "reference")
+    renames = count_renames(argv(reference), log)
+    results = {"renames": renames, "reference": snapshot(reference), "cases": []}
+    cases = [{"kind": k, "n": n} for n in range(1, renames + 1)
+             for k in ("kill_before_rename", "kill_after_rename")]
+    cases += [{"kind": "fail_rename", "n": n} for n in range(1, renames + 1, 3)]
+    cases += [{"kind": "signal", "phase": phase, "signum": int(signum)}
+              for phase, signum in (("loading", signal.SIGINT), ("training", signal.SIGTERM),
+                                    ("evaluation", signal.SIGINT), ("figures", signal.SIGTERM),
+                                    ("final save", signal.SIGINT))]
+    for i, fault in enumerate(cases):
+        workdir = os.path.join(root, f"case{i}")
+        faulted = run_child(argv(workdir), fault, log)
+        after_fault = snapshot(workdir) if os.path.isdir(workdir) else None
+        rerun = run_child(argv(workdir), {}, log)
+        results["cases"].append({"fault": fault, "faulted": faulted, "after_fault": after_fault,
+                                 "rerun": rerun, "final": snapshot(workdir)})
+    with open(os.path.join(root, "results.json"), "w") as f:
+        json.dump(results, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
