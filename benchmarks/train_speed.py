@@ -22,10 +22,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app  # noqa: E402
 
 import flags  # noqa: E402
+from keras_dae import data  # noqa: E402
 from keras_dae.config import TrainConfig  # noqa: E402
+from keras_dae.data import PIXELS  # noqa: E402
+from keras_dae.model import DROPOUT, HIDDEN  # noqa: E402
 
 FLAGS = flags.FLAGS
-LAYERS = [784, 500, 500, 10, 500, 500, 784]  # The dense chain of the z=10 autoencoder.
+DEFAULT = TrainConfig()
+# The dense chain of the default (z=10) autoencoder.
+LAYERS = [PIXELS, HIDDEN, HIDDEN, DEFAULT.latent_dim, HIDDEN, HIDDEN, PIXELS]
 
 
 def flops_per_image() -> int:
@@ -123,11 +128,12 @@ def adam_updates(steps: int, repeats: int) -> float:
 
 
 def dropout_masks(steps: int, batch: int, repeats: int) -> float:
-    """The dropout of one step alone (the input's p=0.5 and four hidden layers' p=0.1), under XLA
-    with Threefry as in training."""
+    """The dropout of one step alone (the input's noise and the four hidden layers' dropout), under
+    XLA with Threefry as in training."""
     import tensorflow as tf
 
-    inputs = [(_random(batch, LAYERS[0]), 0.5)] + [(_random(batch, 500), 0.1)] * 4
+    inputs = ([(_random(batch, PIXELS), DEFAULT.noise_rate)]
+              + [(_random(batch, HIDDEN), DROPOUT)] * 4)
 
     # One element of each output, so the floor adds no reduction of its own. XLA still draws the
     # whole masks: summing the outputs whole measured only the sums' own time (0.08 s) more.
@@ -146,12 +152,12 @@ def fit_epochs(config: TrainConfig, optimized: bool) -> tuple[list, list]:
     own Adam, one step per call (steps_per_execution=1), no XLA (Philox dropout masks)."""
     import keras
 
-    from keras_dae import data, noise
+    from keras_dae import noise
     from keras_dae.training import build_models, reconstruction_loss
 
     keras.utils.set_random_seed(config.seed)
-    d = data.load(config)
-    steps = data.steps_per_epoch(len(d.x_train), config.batch_size)
+    splits = data.load(config)
+    steps = data.steps_per_epoch(len(splits.x_train), config.batch_size)
     autoencoder, _ = build_models(config, steps)
     if not optimized:
         autoencoder.compile(keras.optimizers.Adam(config.learning_rate, epsilon=1e-8),
@@ -162,7 +168,7 @@ def fit_epochs(config: TrainConfig, optimized: bool) -> tuple[list, list]:
     timer = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, logs: times.append(-time.perf_counter()),
         on_epoch_end=lambda e, logs: times.__setitem__(-1, times[-1] + time.perf_counter()))
-    history = autoencoder.fit(data.train_dataset(d.x_train, config.batch_size, config.seed),
+    history = autoencoder.fit(data.train_dataset(splits.x_train, config.batch_size, config.seed),
                               epochs=config.epochs, callbacks=[timer], verbose=0,
                               steps_per_epoch=steps, shuffle=False)
     return times, history.history["loss"]
@@ -179,11 +185,11 @@ def main(argv):
     config = TrainConfig(data_dir=FLAGS.data_dir, epochs=FLAGS.epochs + 1, print_every=0,
                          output_dir=tempfile.mkdtemp(prefix="train_speed-"))
     start = time.perf_counter()
-    result = train_and_evaluate(config, config.workdir)
+    result = train_and_evaluate(config)
     wall = time.perf_counter() - start
     epochs = [h["seconds"] for h in result.history[1:]]  # The first is the warm-up.
     epoch = statistics.median(epochs)
-    images = 60_000 if config.train_examples is None else config.train_examples
+    images = len(data.load_idx_split(config.data_dir, "train").labels)
     steps = math.ceil(images / config.batch_size)
     roofline = matmul_roofline(steps, config.batch_size, FLAGS.repeats)
     # The floor of a step built from these kernels: the products chained as training chains

@@ -162,28 +162,28 @@ def train_and_evaluate(config: TrainConfig) -> TrainResult:
         if run.finished:
             return finished_result(run)
         keras.utils.set_random_seed(config.seed)
-        d = data.load(config)
+        splits = data.load(config)
         logging.info("data: %d train, %d test images; %d replica(s); writing to %s",
-                     len(d.x_train), len(d.x_test), strategy.num_replicas_in_sync, run.outdir)
-        x_noisy = noised_test_set(config, d.x_test)
-        save_input_figures(run.outdir, config, d.x_test, x_noisy)
+                     len(splits.x_train), len(splits.x_test), strategy.num_replicas_in_sync, run.outdir)
+        x_noisy = noised_test_set(config, splits.x_test)
+        save_input_figures(run.outdir, config, splits.x_test, x_noisy)
 
-        steps = data.steps_per_epoch(len(d.x_train), config.batch_size)
+        steps = data.steps_per_epoch(len(splits.x_train), config.batch_size)
         with strategy.scope():
             autoencoder, reconstructor = build_models(config, steps)
             done = restore_backup(run, autoencoder)
         distribute.prepare_for_multi_worker(
             strategy, [autoencoder, reconstructor, autoencoder.get_layer("encoder"),
-                       autoencoder.get_layer("decoder")], (d.x_train[:2], d.x_train[:2]))
+                       autoencoder.get_layer("decoder")], (splits.x_train[:2], splits.x_train[:2]))
 
         history = callbacks.RecordHistory(config, run.outdir, run.epochs, callbacks.EpochTimer())
-        chain = make_callbacks(run, history, reconstructor, d.x_test, x_noisy, steps)
-        batches = data.train_dataset(d.x_train, config.batch_size, config.seed, first_epoch=done)
+        chain = make_callbacks(run, history, reconstructor, splits.x_test, x_noisy, steps)
+        batches = data.train_dataset(splits.x_train, config.batch_size, config.seed, first_epoch=done)
         verbose = 1 if sys.stdout.isatty() and not config.print_every else 2
         autoencoder.fit(batches, epochs=config.epochs, initial_epoch=done, steps_per_epoch=steps,
                         callbacks=chain, verbose=verbose, shuffle=False)
 
-        save_final_outputs(run.outdir, config, autoencoder, history.epochs, d.x_test, d.y_test)
+        save_final_outputs(run.outdir, config, autoencoder, history.epochs, splits.x_test, splits.y_test)
         rundir.complete(run, history.epochs)
     logging.info("done: final test loss %.4f (clean input); outputs in %s",
                  history.epochs[-1]["test_loss_clean"], config.workdir)
