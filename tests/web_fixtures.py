@@ -6,6 +6,7 @@ import os
 import tempfile
 
 import numpy as np
+from PIL import Image
 
 from export import layout
 from keras_dae.data import load_idx_split
@@ -17,6 +18,26 @@ MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
 SAMPLES = 20  # Real MNIST test digits in samples.json (the export writes 100).
 PAGE_MODELS = {"float32": "serving_default", "int8": "serving_default",
                "encoder": "encode", "decoder": "decode"}
+
+
+def off_centre(digit: np.ndarray, size: tuple[int, int], canvas: tuple[int, int],
+               at: tuple[int, int]) -> np.ndarray:
+    """An MNIST digit (uint8 [28, 28]) re-rendered at `size` (w, h, bilinear) at `at` on a
+    black `canvas` (w, h): uint8 [h, w]."""
+    image = Image.new("L", canvas)
+    image.paste(Image.fromarray(digit).resize(size, Image.Resampling.BILINEAR), at)
+    return np.asarray(image)
+
+
+def photo_of_digit(digit: np.ndarray, seed: int = 0) -> Image.Image:
+    """A photo-like RGB picture of an MNIST digit: dark blue ink on uneven cream paper with
+    grain, off-centre in a 160x120 frame, the digit stretched to 54x75."""
+    rng = np.random.default_rng(seed)
+    ink = off_centre(digit, (54, 75), (160, 120), (88, 14)).astype(np.float64) / 255
+    shade = np.linspace(0.9, 1.0, 160)[None, :, None] * np.linspace(1.0, 0.93, 120)[:, None, None]
+    paper = np.array([236, 228, 206]) * shade + rng.normal(0, 6, (120, 160, 1))
+    rgb = paper * (1 - ink[..., None]) + np.array([35, 40, 85]) * ink[..., None]
+    return Image.fromarray(np.uint8(np.clip(rgb, 0, 255).round()))
 
 
 def model_info(config) -> dict:
