@@ -12,7 +12,7 @@ const STROKE = 22; // Pen width on the 280x280 canvas: MNIST-like strokes after 
 const $ = (id) => document.getElementById(id);
 
 // State read by tests and benchmarks/web.py: window.dae.last is the latest update's data.
-const dae = {ready: false, updates: 0, last: null, models: {}};
+const dae = {ready: false, busy: false, updates: 0, last: null, models: {}};
 window.dae = dae;
 
 async function fetchOk(url) {
@@ -49,7 +49,6 @@ function paint(canvas, values, scale = 255) {
 
 // The digit shown: MNIST bytes of a sample, or of the drawing canvas (preprocessed).
 let source = {kind: 'drawing', sample: null, pixels: new Uint8Array(PIXELS)};
-let busy = false;
 let pending = false;
 
 function currentPixels() {
@@ -80,18 +79,18 @@ async function reconstruct() {
 
 /** Runs reconstruct, coalescing requests made while one is running (drawing stays fluid). */
 async function requestUpdate() {
-  if (busy) {
+  if (dae.busy) {
     pending = true;
     return;
   }
-  busy = true;
+  dae.busy = true;
   try {
     do {
       pending = false;
       await reconstruct();
     } while (pending);
   } finally {
-    busy = false;
+    dae.busy = false;
   }
 }
 
