@@ -171,3 +171,6 @@ def define_web_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
                         **define)
     flags.DEFINE_integer("repeats", 100, "Reconstructions timed per model (median quoted).",
                          lower_bound=10, **define)
+    flags.DEFINE_string("screenshot", None,
+                        "Also save the page (a drawn 7, corrupted) as this PNG (docs/web-demo.png).",
+                        **define)

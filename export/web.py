@@ -83,17 +83,20 @@ class Handler(BaseHTTPRequestHandler):
                                                    "application/octet-stream"))
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache")
+        # Cross-origin isolation: performance.now() at 5 us instead of 100 us (benchmarks/web.py).
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         self.end_headers()
         if body:
             self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         self.send_file(body=True)
 
-    def do_HEAD(self):  # noqa: N802
+    def do_HEAD(self):
         self.send_file(body=False)
 
-    def log_message(self, format, *args):  # noqa: A002 (http.server's signature)
+    def log_message(self, format, *args):
         pass  # Quiet: the page loads a few dozen files.
 
 

@@ -1,8 +1,11 @@
-"""A small published export for the web page's tests and benchmark: a model trained briefly, its
-SavedModel converted to the TFLite files the page loads, model.json and samples.json, in
-export/layout.py's layout (versions/<v>/ and saved_model/<v>/)."""
+"""The web page's test fixtures (tests and benchmarks/web.py): a small published export (a model
+trained briefly, converted to the TFLite files the page loads, model.json and samples.json, in
+export/layout.py's layout), digit pictures, the browser and the server."""
 
 import os
+import re
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -15,6 +18,10 @@ from tests.idx_fixtures import write_mnist_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright drives it (no browser download).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
 SAMPLES = 20  # Real MNIST test digits in samples.json (the export writes 100).
 PAGE_MODELS = {"float32": "serving_default", "int8": "serving_default",
                "encoder": "encode", "decoder": "decode"}
@@ -94,6 +101,19 @@ def tiny_export(export_dir: str) -> str:
                              output_dir=os.path.join(folder, "run"))
         train_and_evaluate(config, config.output_dir)
         return write_export(export_dir, os.path.join(config.output_dir, "model.keras"), config)
+
+
+def start_server(export_dir: str) -> tuple[subprocess.Popen, str]:
+    """`python -m export.web` on a free port, and the URL it prints."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "export.web", "--export_dir", export_dir, "--port", "0"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = server.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:\d+/", line)
+    if match is None:
+        server.kill()
+        raise RuntimeError(f"export.web did not start: {line}{server.stderr.read()}")
+    return server, match.group(0)
 
 
 if __name__ == "__main__":  # python -m tests.web_fixtures EXPORT_DIR [MODEL.keras]

@@ -216,6 +216,26 @@ async function setUpLatentPlane(samples) {
   await show();
 }
 
+/** For benchmarks/web.py: milliseconds of `n` updates of the current digit (the whole path:
+ * preprocessing, corruption, inference, painting) and of `n` inferences alone. */
+async function benchmark(n) {
+  const updates = [];
+  const runs = [];
+  for (let i = 0; i < n; i++) {
+    const start = performance.now();
+    await requestUpdate();
+    updates.push(performance.now() - start);
+  }
+  const model = dae.models[$('model').value];
+  const x = Float32Array.from(dae.last.corrupted);
+  for (let i = 0; i < n; i++) {
+    const start = performance.now();
+    await infer(model, x);
+    runs.push(performance.now() - start);
+  }
+  return {updates, runs};
+}
+
 async function main() {
   await loadLiteRt('/lib/core/wasm/');
   dae.info = await (await fetchOk('/export/model.json')).json();
@@ -235,7 +255,7 @@ async function main() {
   await requestUpdate();
   $('status').textContent = `Model ${dae.info.run_name}: LiteRT.js on WebAssembly, ` +
     `input binarized: ${dae.info.binarize_input}.`;
-  dae.run = requestUpdate; // For benchmarks/web.py: one update of the current digit.
+  dae.benchmark = benchmark;
   dae.ready = true;
 }
 
