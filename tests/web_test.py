@@ -145,6 +145,8 @@ class BrowserTest(absltest.TestCase):
         cls.playwright = sync_playwright().start()
         cls.browser = cls.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         cls.page = cls.browser.new_page(viewport={"width": 1100, "height": 900})
+        cls.url, cls.requests = url, []
+        cls.page.on("request", lambda request: cls.requests.append(request.url))
         cls.page.goto(url)
         cls.page.wait_for_function("window.dae && (window.dae.ready || window.dae.error)",
                                    timeout=120_000)
@@ -251,6 +253,11 @@ class BrowserTest(absltest.TestCase):
         decoded = self.page.evaluate("window.dae.decoded")
         python = self.model("decoder").run(np.array([decoded["z"]], np.float32))[0]
         self.assertLessEqual(np.abs(np.array(decoded["image"]) - python).max(), 1e-4)
+
+    def test_everything_comes_from_the_local_server(self):
+        self.assertNotEmpty(self.requests)
+        self.assertEmpty([u for u in self.requests if not u.startswith(self.url)])
+        self.assertTrue(any(u.endswith(".wasm") for u in self.requests))  # LiteRT.js, locally.
 
     def save_screenshot(self):
         folder = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR", self.folder)
