@@ -176,7 +176,7 @@ class BrowserTest(absltest.TestCase):
 
     def page_reconstructions(self, model: str) -> tuple[np.ndarray, np.ndarray]:
         """The inputs and reconstructions of the first SAMPLES sample buttons, clicked."""
-        self.page.select_option("#model", model)
+        self.update_after(lambda: self.page.select_option("#model", model))
         inputs, outputs = [], []
         for i in range(SAMPLES):
             last = self.update_after(
@@ -207,7 +207,7 @@ class BrowserTest(absltest.TestCase):
         self.assertLessEqual(steps.max(), 1.001)
 
     def test_a_drawn_stroke_is_reconstructed(self):
-        self.page.select_option("#model", "float32")
+        self.update_after(lambda: self.page.select_option("#model", "float32"))
         self.update_after(lambda: self.page.click("#clear"))
         box = self.page.locator("#draw").bounding_box()
 
@@ -219,8 +219,6 @@ class BrowserTest(absltest.TestCase):
             mouse.up()
 
         last = self.update_after(stroke)
-        self.page.wait_for_function("!window.dae.busy")
-        last = self.page.evaluate("window.dae.last")
         self.assertEqual(last["source"], "drawing")
         pixels = np.array(last["pixels"]).reshape(28, 28)
         rows, cols = np.nonzero(pixels)
