@@ -151,3 +151,26 @@ def define_inference_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
                         required=True, **define)
     flags.DEFINE_integer("repeats", 1000, "Timed calls per batch-1 measurement (median quoted).",
                          lower_bound=10, **define)
+
+
+def define_web_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of `python -m export.web` (the browser demo's local server)."""
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_string("export_dir", None,
+                        "An export made by `python -m export`: its latest published version is "
+                        "served.", required=True, **define)
+    flags.DEFINE_integer("port", 8000, "Port on 127.0.0.1 (0: any free port).", lower_bound=0,
+                         upper_bound=65535, **define)
+
+
+def define_web_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of benchmarks/web.py."""
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_string("export_dir", None,
+                        "An export to time (default: a tiny one trained and exported first).",
+                        **define)
+    flags.DEFINE_integer("repeats", 100, "Reconstructions timed per model (median quoted).",
+                         lower_bound=10, **define)
+    flags.DEFINE_string("screenshot", None,
+                        "Also save the page (a drawn 7, corrupted) as this PNG (docs/web-demo.png).",
+                        **define)

@@ -15,6 +15,7 @@ from absl.flags import adopt_module_key_flags
 from PIL import Image, UnidentifiedImageError
 
 import flags
+from export import preprocess
 from export.errors import ExportError
 from export.litert import LiteRTModel
 from keras_dae.durable import atomic_path
@@ -25,21 +26,15 @@ SHEET_SCALE = 4
 
 
 def load_image(path: str, invert: bool) -> np.ndarray:
-    """A PNG/JPEG of any size and mode as [784] floats: grayscale, fitted into 28x28 keeping the
-    aspect ratio, centred on black."""
+    """A PNG/JPEG of any size and mode as [784] floats, preprocessed as MNIST was (the digit's
+    box fitted into 20x20, centred by mass in 28x28: export/preprocess.py)."""
     try:
         with Image.open(path) as image:
-            gray = image.convert("L")
+            gray = preprocess.grayscale(image)
     except (UnidentifiedImageError, OSError) as e:
         raise ExportError(f"{path}: not a readable image ({type(e).__name__})") from None
-    if invert:
-        gray = Image.eval(gray, lambda v: 255 - v)
-    scale = SIDE / max(gray.size)
-    size = tuple(max(1, round(s * scale)) for s in gray.size)
-    canvas = Image.new("L", (SIDE, SIDE))
-    canvas.paste(gray.resize(size, Image.Resampling.LANCZOS),
-                 ((SIDE - size[0]) // 2, (SIDE - size[1]) // 2))
-    return np.asarray(canvas, np.float32).reshape(-1) / 255.0
+    pixels = preprocess.mnist_pixels(255 - gray if invert else gray)
+    return pixels.reshape(-1).astype(np.float32) / 255.0
 
 
 def load_npy(path: str) -> np.ndarray:

@@ -37,13 +37,16 @@ class InferTest(absltest.TestCase):
         cls.folder = tempfile.mkdtemp(prefix="infer_test-")
         cls.model = tiny_model_path(cls.folder)
 
-    def test_image_is_fitted_and_centred(self):
-        path = os.path.join(self.create_tempdir().full_path, "wide.png")
-        Image.new("RGB", (112, 56), (255, 255, 255)).save(path)
-        x = infer.load_image(path, invert=False).reshape(28, 28)
-        self.assertEqual(x[0].max(), 0.0)  # top padding: a 2:1 image becomes 28x14, centred
-        self.assertEqual(x[14].min(), 1.0)
-        self.assertEqual(infer.load_image(path, invert=True).max(), 0.0)
+    def test_image_is_preprocessed_as_mnist(self):
+        folder = self.create_tempdir().full_path
+        for name, ink, paper, invert in (("light.png", 255, 0, False), ("dark.png", 0, 255, True)):
+            gray = np.full((56, 112), paper, np.uint8)
+            gray[30:50, 8:48] = ink  # A 40x20 bar, off-centre: fitted to 20x10, centred by mass.
+            Image.fromarray(gray).convert("RGB").save(os.path.join(folder, name))
+            x = infer.load_image(os.path.join(folder, name), invert=invert).reshape(28, 28)
+            expected = np.zeros((28, 28), np.float32)
+            expected[10:20, 5:25] = 1.0
+            np.testing.assert_array_equal(x, expected)
 
     def test_cli_writes_pngs_without_tensorflow(self):
         folder = self.create_tempdir().full_path
