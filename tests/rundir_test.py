@@ -8,12 +8,12 @@ import sys
 
 from absl.testing import absltest
 
-from cli import ROOT
+from cli import ROOT, CliAssertions, run_module
 from keras_dae import durable, locking, rundir
 from keras_dae.config import TrainConfig
 
 HOLD_LOCK = """
-import sys, time
+import sys
 from keras_dae import locking
 with locking.exclusive(sys.argv[1], "run"):
     print("held", flush=True)
@@ -101,6 +101,26 @@ class LockTest(absltest.TestCase):
         holder.wait()
         with locking.exclusive(folder, "run"):
             pass
+
+
+class CommandLineTest(CliAssertions, absltest.TestCase):
+
+    def test_a_held_folder_or_a_file_is_refused_in_one_line(self):
+        folder = self.create_tempdir().full_path
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, folder], cwd=ROOT,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.assertEqual(holder.stdout.readline().strip(), "held")
+        try:
+            run = run_module("keras_dae", "--data_dir", "/nonexistent", "--output_dir", folder)
+            self.assert_one_line_error(run, "keras_dae",
+                                       f"{folder}: in use by another run (pid {holder.pid})")
+        finally:
+            holder.kill()
+            holder.wait()
+        afile = os.path.join(folder, "afile")
+        open(afile, "w").close()
+        run = run_module("keras_dae", "--data_dir", "/nonexistent", "--output_dir", afile)
+        self.assert_one_line_error(run, "keras_dae", f"{afile}: not a folder")
 
 
 if __name__ == "__main__":

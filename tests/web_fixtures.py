@@ -99,7 +99,7 @@ def tiny_export(export_dir: str) -> str:
         write_mnist_dir(data_dir, n_train=300, n_test=20)
         config = TrainConfig(latent_dim=2, epochs=1, data_dir=data_dir, print_every=0,
                              output_dir=os.path.join(folder, "run"))
-        train_and_evaluate(config, config.output_dir)
+        train_and_evaluate(config)
         return write_export(export_dir, os.path.join(config.output_dir, "model.keras"), config)
 
 
