@@ -1,17 +1,11 @@
 """Tests of flags.py and the CLI's handling of bad flags: one line, non-zero exit, no TensorFlow."""
 
-import os
-import subprocess
-import sys
-
 from absl import flags as absl_flags
 from absl.testing import absltest, parameterized
 
 import flags
+from cli import CliAssertions, run_module
 from keras_dae.config import ConfigError
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def parse(*args):
     """The TrainConfig for `python -m keras_dae ARGS`, on fresh flag values."""
@@ -49,7 +43,7 @@ class FlagsTest(parameterized.TestCase):
             parse("-n", "False")
 
 
-class CommandLineTest(parameterized.TestCase):
+class CommandLineTest(CliAssertions, parameterized.TestCase):
 
     @parameterized.parameters(
         (["--epochs=0"], "epochs"), (["-lr", "-1"], "learning_rate"), (["-ls", "kl"], "loss"),
@@ -57,18 +51,12 @@ class CommandLineTest(parameterized.TestCase):
         (["-e", "ten"], "epochs"), (["--no_such_flag"], "no_such_flag"), (["-n", "False"], "False"))
     def test_bad_flag_one_line_before_tensorflow(self, args, word):
         # -X importtime would list tensorflow if it were imported; the error must come first.
-        run = subprocess.run([sys.executable, "-X", "importtime", "-m", "keras_dae", *args],
-                             cwd=ROOT, capture_output=True, text=True, timeout=60)
-        self.assertNotEqual(run.returncode, 0)
-        lines = [l for l in run.stderr.splitlines() if not l.startswith("import time:")]
-        self.assertLen(lines, 1, run.stderr)
-        self.assertIn("error", lines[0])
-        self.assertIn(word, lines[0])
+        run = run_module("keras_dae", *args, python_flags=("-X", "importtime"), timeout=60)
+        self.assert_one_line_error(run, "keras_dae", word)
         self.assertNotIn("tensorflow", run.stderr)
 
     def test_help_lists_the_flags(self):
-        run = subprocess.run([sys.executable, "-m", "keras_dae", "--help"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+        run = run_module("keras_dae", "--help", timeout=60)
         for flag in ("-n,--[no]add_noise", "-ls,--loss", "-lr,--learning_rate", "--data_dir"):
             self.assertIn(flag, run.stdout)
 

@@ -45,6 +45,21 @@ def install_fault(fault: dict) -> None:
                 os._exit(KILLED)
 
         os.replace = replace
+    elif kind == "kill_at_batch":  # Mid-epoch: one step per call, so every batch ends in Python.
+        training.steps_per_execution = lambda steps, strategy: 1
+
+        def kill(self, batch, logs=None):
+            if self.epoch == fault["epoch"] and batch + 1 == fault["batch"]:
+                os._exit(KILLED)
+
+        callbacks.EpochTimer.on_train_batch_end = kill
+        real_begin = callbacks.EpochTimer.on_epoch_begin
+
+        def begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+            real_begin(self, epoch, logs)
+
+        callbacks.EpochTimer.on_epoch_begin = begin
     elif kind == "signal":
         phases = {"loading": (data, "load"), "figures": (figures, "save_image_grid"),
                   "final save": (training, "save_final_outputs"),
@@ -133,6 +148,7 @@ def main(root: str) -> None:
     cases = [{"kind": k, "n": n} for n in range(1, renames + 1)
              for k in ("kill_before_rename", "kill_after_rename")]
     cases += [{"kind": "fail_rename", "n": n} for n in range(1, renames + 1, 3)]
+    cases += [{"kind": "kill_at_batch", "epoch": 2, "batch": 1}]
     cases += [{"kind": "signal", "phase": phase, "signum": int(signum)}
               for phase, signum in (("loading", signal.SIGINT), ("training", signal.SIGTERM),
                                     ("evaluation", signal.SIGINT), ("figures", signal.SIGTERM),

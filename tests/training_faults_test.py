@@ -52,6 +52,14 @@ class TrainingFaultsTest(absltest.TestCase):
             self.assertEqual(case["rerun"]["code"], 0, msg + str(case["rerun"]))
             self.assert_like_reference(case["final"], msg)
 
+    def test_killed_mid_epoch(self):
+        [case] = [c for c in self.results["cases"] if c["fault"]["kind"] == "kill_at_batch"]
+        self.assertEqual(case["faulted"]["code"], 137)
+        self.assertEqual([e["epoch"] for e in case["after_fault"]["history"]["epochs"]], [1])
+        self.assertIn("backup.npz", case["after_fault"]["files"])
+        self.assertEqual(case["rerun"]["code"], 0)
+        self.assert_like_reference(case["final"], "killed in epoch 2, batch 1")
+
     def test_disk_full_is_one_line_and_resumable(self):
         cases = [c for c in self.results["cases"] if c["fault"]["kind"] == "fail_rename"]
         self.assertNotEmpty(cases)
