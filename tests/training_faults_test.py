@@ -4,8 +4,10 @@ exactly as an uninterrupted run: the same losses, one record per epoch, no stray
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 from absl.testing import absltest
@@ -21,12 +23,17 @@ class TrainingFaultsTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.root = absltest.create_tempdir().full_path
+        cls.root = tempfile.mkdtemp(prefix="training_faults-")
         run = subprocess.run([sys.executable, os.path.join(HERE, "training_faults.py"), cls.root],
                              capture_output=True, text=True, timeout=1200)
         assert run.returncode == 0, run.stderr[-3000:]
         with open(os.path.join(cls.root, "results.json")) as f:
             cls.results = json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root, ignore_errors=True)
+        super().tearDownClass()
 
     def assert_like_reference(self, final, msg):
         reference = self.results["reference"]["history"]
