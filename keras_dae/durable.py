@@ -66,6 +66,10 @@ def atomic_path(path: str):
         yield tmp
         fsync_file(tmp)
         rename(tmp, path)
+    except OSError as e:
+        if e.filename not in (None, tmp):
+            raise
+        raise OSError(e.errno, e.strerror, path) from None  # Name the file, not the temporary.
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -1,10 +1,12 @@
 """Tests of keras_dae.durable: a failed write leaves the old file and no temporary behind."""
 
+import errno
 import json
 import os
 
 from absl.testing import absltest
 
+from keras_dae import durable
 from keras_dae.durable import atomic_path, write_json
 
 
@@ -33,6 +35,24 @@ class AtomicPathTest(absltest.TestCase):
         with open(path) as f:
             self.assertEqual(f.read(), "old")
         self.assertEqual(os.listdir(folder), ["model.keras"])
+
+    def test_a_failed_write_names_the_file_and_leaves_no_temporary(self):
+        folder = self.create_tempdir().full_path
+        path = os.path.join(folder, "history.json")
+        with self.assertRaisesRegex(OSError, "No space left") as raised:
+            with atomic_path(path):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.assertEqual(raised.exception.filename, path)
+        self.assertEqual(os.listdir(folder), [])
+
+    def test_leftovers_of_killed_writes_are_removed(self):
+        folder = self.create_tempdir().full_path
+        os.makedirs(os.path.join(folder, durable.TEMP_PREFIX + "saved_model.x"))
+        open(os.path.join(folder, durable.TEMP_PREFIX + "loss.png.y.png"), "w").close()
+        open(os.path.join(folder, "loss.png"), "w").close()
+        self.assertEqual(durable.remove_temporaries(folder),
+                         [durable.TEMP_PREFIX + "loss.png.y.png", durable.TEMP_PREFIX + "saved_model.x"])
+        self.assertEqual(os.listdir(folder), ["loss.png"])
 
 
 if __name__ == "__main__":
