@@ -63,16 +63,17 @@ def failed(report: dict) -> list[str]:
 def markdown(report: dict) -> str:
     """The report as a markdown page."""
     lines = [f"# Export parity report: version {report['version']}", "",
-             f"Model: `{report['model']}`; test set: {report['test_images']} images; Keras test "
-             f"CE {report['keras_test_ce']:.5f}; LiteRT with {report['num_threads']} thread(s).",
-             "", "| variant | bytes | max abs diff | test CE | CE change | limit | batch-1 latency "
-             "(median, us) | passed |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             (f"Model: `{report['model']}`; test set: {report['test_images']} images; Keras "
+              f"test CE {report['keras_test_ce']:.5f}; LiteRT with {report['num_threads']} "
+              "thread(s)."), "",
+             ("| variant | bytes | max abs diff | test CE | CE change | limit | batch-1 latency "
+              "(median, us) | passed |"), "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in report["variants"]:
         lines.append(f"| {r['variant']} | {r['bytes']:,} | {r['max_abs_diff']:.2e} | "
                      f"{r['test_ce']:.5f} | {r['ce_change']:+.3%} | {r['ce_tolerance']:.1%} | "
                      f"{r['latency_us_batch1']:.1f} | {'yes' if r['passed'] else 'NO'} |")
-    lines += ["", "Encoder and decoder, each against its Keras half (max abs diff of codes and of "
-              "pixels; test CE of the reconstruction with the other half in Keras):", "",
+    lines += ["", ("Encoder and decoder, each against its Keras half (max abs diff of codes and "
+                   "of pixels; test CE of the reconstruction with the other half in Keras):"), "",
               "| part | bytes | max abs diff | test CE | CE change | limit | passed |",
               "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in report["halves"]:
@@ -81,8 +82,8 @@ def markdown(report: dict) -> str:
                      f"{'yes' if r['passed'] else 'NO'} |")
     micro = report.get("micro")
     if micro:
-        lines += ["", f"TFLM against LiteRT (`int8_io`, batch 1, first {micro['images']} test "
-                  f"images): {micro['differing_fraction']:.2%} of outputs differ, by at most "
-                  f"{micro['max_steps']} int8 step(s); test CE {micro['tflm_ce']:.5f} (TFLM) vs "
-                  f"{micro['litert_ce']:.5f} (LiteRT)."]
+        lines += ["", (f"TFLM against LiteRT (`int8_io`, batch 1, first {micro['images']} test "
+                       f"images): {micro['differing_fraction']:.2%} of outputs differ, by at most "
+                       f"{micro['max_steps']} int8 step(s); test CE {micro['tflm_ce']:.5f} (TFLM) "
+                       f"vs {micro['litert_ce']:.5f} (LiteRT).")]
     return "\n".join(lines) + "\n"

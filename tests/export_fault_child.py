@@ -3,7 +3,7 @@ record/) as the next version of EXPORT_DIR the way `export_model` does (lock, le
 publish; the TensorFlow conversions replaced by durable copies), and exits with os._exit(1) at the
 KILL_AT-th call of a durable boundary: mkdir, rename, replace, fsync, unlink, remove, rmdir.
 
-    python tests/export_fault_child.py PREPARED EXPORT_DIR KILL_AT
+    PYTHONPATH=. python tests/export_fault_child.py PREPARED EXPORT_DIR KILL_AT
 KILL_AT 0 kills nowhere; the child then prints the count of boundaries passed once the leftovers
 were cleared, and in all.
 """
@@ -11,10 +11,8 @@ were cleared, and in all.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from export import publish  # noqa: E402  (after the path insertion above)
-from keras_dae import durable, locking  # noqa: E402
+from export import publish
+from keras_dae import durable, locking
 
 BOUNDARIES = ("mkdir", "rename", "replace", "fsync", "unlink", "remove", "rmdir")
 

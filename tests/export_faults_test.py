@@ -42,7 +42,8 @@ def write_prepared(folder: str) -> None:
 
 def run_child(prepared: str, export_dir: str, kill_at: int) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, CHILD, prepared, export_dir, str(kill_at)],
-                          check=False, capture_output=True, text=True, timeout=60)
+                          env={**os.environ, "PYTHONPATH": ROOT}, check=False,
+                          capture_output=True, text=True, timeout=60)
 
 
 def leftovers(export_dir: str) -> list[str]:
