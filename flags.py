@@ -132,7 +132,9 @@ def define_export_flags(flag_values: flags.FlagValues = FLAGS):
 def define_infer_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of `python -m export.infer`."""
     define = dict(flag_values=flag_values)
-    flags.DEFINE_string("model", None, "A .tflite autoencoder from the export.", **define)
+    flags.DEFINE_string("model", None,
+                        "A .tflite autoencoder from the export (versions/<v>/tflite/*.tflite, "
+                        "not encoder or decoder).", **define)
     flags.DEFINE_multi_string("input", [],
                               "Images (PNG/JPEG, any size or mode) or .npy batches; more may "
                               "follow as arguments.", **define)
