@@ -125,19 +125,24 @@ def define_export_flags(flag_values: flags.FlagValues = FLAGS):
                          lower_bound=1, **define)
     flags.DEFINE_integer("latency_invokes", 2000, "Invokes timed per variant (median quoted).",
                          lower_bound=1, **define)
+    flags.DEFINE_integer("seed", 0, "Seed of the calibration images' choice and noise.",
+                         lower_bound=0, **define)
 
 
 def define_infer_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of `python -m export.infer`."""
     define = dict(flag_values=flag_values)
-    flags.DEFINE_string("model", None, "A .tflite autoencoder from the export.", **define)
+    flags.DEFINE_string("model", None,
+                        "A .tflite autoencoder from the export (versions/<v>/tflite/*.tflite, "
+                        "not encoder or decoder).", **define)
     flags.DEFINE_multi_string("input", [],
                               "Images (PNG/JPEG, any size or mode) or .npy batches; more may "
                               "follow as arguments.", **define)
     flags.DEFINE_string("output_dir", "out", "Where the denoised PNGs and the sheet go.", **define)
     flags.DEFINE_boolean("corrupt", False,
-                         "Apply the training noise first (drop half the pixels, double the "
-                         "rest), to demonstrate denoising.", **define)
+                         "Apply the model's own training noise first (from model.json of its "
+                         "export version; dropout 0.5 when there is none), to demonstrate "
+                         "denoising.", **define)
     flags.DEFINE_boolean("invert", False, "Invert images: dark digits on light paper.", **define)
     flags.DEFINE_boolean("binarize", True, "Binarize at 0.5, as the default training does.",
                          **define)

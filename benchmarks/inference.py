@@ -1,5 +1,5 @@
 """Inference speed: batch-1 latency (median) and batch-256 throughput of the Keras model, the
-SavedModel's serving_default signature, and each LiteRT variant of an export.
+SavedModel's serving_default signature, and each LiteRT variant of an export's latest version.
 
     python benchmarks/inference.py --export_dir exports/dae
 
@@ -43,22 +43,26 @@ def measure(name: str, single, batch, repeats: int) -> dict:
 
 def main(argv):
     del argv
-    import keras
     import tensorflow as tf
 
-    import keras_dae.optimizer  # noqa: F401  (registers the custom objects for loading)
+    from export import layout
     from export.litert import LiteRTModel
     from keras_dae.model import reconstructor
+    from keras_dae.rundir import load_autoencoder
 
-    with open(os.path.join(FLAGS.export_dir, "report.json")) as f:
+    version = layout.latest_version(FLAGS.export_dir)
+    if version is None:
+        sys.exit(f"{FLAGS.export_dir}: no published export version")
+    with open(os.path.join(layout.version_dir(FLAGS.export_dir, version),
+                           layout.REPORT_JSON)) as f:
         report = json.load(f)
     rng = np.random.default_rng(0)
     one = (rng.random((1, 784)) >= 0.8).astype(np.float32)
     many = (rng.random((BATCH, 784)) >= 0.8).astype(np.float32)
 
-    clean = reconstructor(keras.saving.load_model(report["model"]))
+    clean = reconstructor(load_autoencoder(report["model"]))
     serve = tf.function(lambda x: clean(x, training=False))
-    sm_dir = os.path.join(FLAGS.export_dir, "saved_model", str(report["version"]))
+    sm_dir = layout.saved_model_dir(FLAGS.export_dir, version)
     signature = tf.saved_model.load(sm_dir).signatures["serving_default"]
     one_t, many_t = tf.constant(one), tf.constant(many)
     rows = [
@@ -70,13 +74,13 @@ def main(argv):
                 lambda: signature(images=many_t), FLAGS.repeats),
     ]
     for variant in report["variants"]:
-        model = LiteRTModel(os.path.join(FLAGS.export_dir, "tflite", variant["file"]))
+        model = LiteRTModel(layout.tflite_path(FLAGS.export_dir, version, variant["variant"]))
         single, quantized = model.quantize_input(one), model.quantize_input(many)
         # Batch 1: invoke only (input set once), as the export's report measures it.
         model.run_raw(single)
         rows.append(measure(f"LiteRT {variant['variant']}", model.interpreter.invoke,
                             lambda m=model, q=quantized: m.run_raw(q), FLAGS.repeats))
-    print(json.dumps({"export": FLAGS.export_dir, "rows": rows}, indent=2))
+    print(json.dumps({"export": FLAGS.export_dir, "version": version, "rows": rows}, indent=2))
     print("| path | batch-1 latency (median, us) | batch-256 throughput (images/s) |")
     print("| --- | ---: | ---: |")
     for r in rows:

@@ -9,12 +9,14 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from export.errors import ExportError
+from keras_dae.data import PIXELS
 
 
 class LiteRTModel:
-    """One single-signature .tflite model: `run` maps a float batch to float outputs."""
+    """One single-signature .tflite model: `run` maps a float batch to float outputs. With
+    `autoencoder`, a model that does not map [N, 784] images to [N, 784] images is refused."""
 
-    def __init__(self, path: str, num_threads: int = 1):
+    def __init__(self, path: str, num_threads: int = 1, autoencoder: bool = False):
         if not os.path.isfile(path):
             raise ExportError(f"{path}: no such model file")
         try:
@@ -24,9 +26,18 @@ class LiteRTModel:
             raise ExportError(f"{path}: not a valid .tflite model ({str(e).splitlines()[0]})") \
                 from None
         self.path = path
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
+        inputs, outputs = (self.interpreter.get_input_details(),
+                           self.interpreter.get_output_details())
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ExportError(f"{path}: {len(inputs)} inputs and {len(outputs)} outputs, "
+                              "expected one of each")
+        self.input, self.output = inputs[0], outputs[0]
         self.features = int(self.input["shape"][-1])
+        shapes = [list(map(int, t["shape"])) for t in (self.input, self.output)]
+        if autoencoder and any(len(s) != 2 or s[1] != PIXELS for s in shapes):
+            raise ExportError(f"{path}: input shape {shapes[0]}, output shape {shapes[1]}; "
+                              f"expected [N, {PIXELS}] images in and out (an autoencoder, not "
+                              "encoder.tflite or decoder.tflite)")
 
     def _resize(self, batch: int) -> None:
         if self.input["shape"][0] != batch:

@@ -1,136 +1,143 @@
-"""`export_model`: SavedModel, TFLite variants, parity report and manifest, staged in a temporary
-folder and published by renames only once every variant has passed."""
+"""`export_model`: a trained model.keras becomes a new, whole version of an export folder: the
+SavedModel, the TFLite variants and halves checked against Keras, the firmware C array, the
+reports, model.json, samples.json and the manifest, published only once every check has passed."""
 
+import dataclasses
 import json
 import os
-import shutil
-import tempfile
 
 import keras
 import numpy as np
 from absl import logging
 
-import keras_dae  # noqa: F401  (registers the custom layers and optimizer for loading)
-from export import manifest, parity, savedmodel, tflite
+from export import layout, parity, publish, savedmodel, tflite
+from export.config import ExportConfig
 from export.errors import ExportError
 from export.litert import LiteRTModel
-from keras_dae import data, optimizer  # noqa: F401
-from keras_dae.durable import write_json
+from export.micro import run_micro
+from keras_dae import corruption, data, durable, locking, rundir
 from keras_dae.config import TrainConfig
 from keras_dae.model import reconstructor
 
-MICRO_IMAGES = 100
+MICRO_IMAGES = 100  # Test images run through TFLM (one invoke each: slow).
+SAMPLE_IMAGES = 100  # Test digits published in samples.json.
+PREDICT_BATCH = 500
 
 
-def load_autoencoder(path: str) -> keras.Model:
-    """The trained autoencoder in `path` (a model.keras), or a one-line ExportError."""
-    if not os.path.isfile(path):
-        raise ExportError(f"{path}: no such model file")
-    try:
-        return keras.saving.load_model(path)
-    except Exception as e:  # Keras raises many kinds for a file that is not a model.
-        raise ExportError(f"{path}: not a loadable Keras model ({type(e).__name__})") from None
+def export_model(config: ExportConfig) -> dict:
+    """Exports `config.model` as a new version of `config.export_dir`; returns the report. Raises
+    ExportError, having published nothing, when a TFLite model fails its parity check."""
+    with locking.exclusive(config.export_dir, "export"):
+        publish.clear_leftovers(config.export_dir)
+        autoencoder = rundir.load_autoencoder(config.model)
+        train_config = training_config(config)
+        images = data.load(train_config)
+        reference = keras_reference(autoencoder, images.x_test)
+        staging = publish.stage(config.export_dir)
+        try:
+            savedmodel.write_saved_model(autoencoder, staging.saved_model)
+            calibration = calibration_images(images.x_train, train_config, config)
+            variants = write_variants(staging, calibration)
+            variant_rows = variants_parity(variants, images.x_test, reference, config)
+            halves = write_halves(staging)
+            half_rows = halves_parity(halves, autoencoder, images.x_test, reference, config)
+            micro = micro_parity(variants["int8_io"], images.x_test[:MICRO_IMAGES])
+            write_micro_source(staging.record, variants["int8_io"])
+            report = build_report(config, staging.version, images.x_test, reference,
+                                  variant_rows, half_rows, micro, len(calibration), train_config)
+            write_reports(staging.record, report)
+            write_model_info(staging.record, train_config)
+            write_samples(staging.record, train_config)
+            refuse_failures(report)
+            publish.publish(config.export_dir, staging)
+        finally:
+            publish.discard(staging)
+    return report
 
 
-def training_config(model_path: str, data_dir: str | None) -> TrainConfig:
-    """The data settings the model was trained with (history.json beside it), `data_dir` first."""
-    history = os.path.join(os.path.dirname(model_path), "history.json")
-    saved = {}
-    if os.path.isfile(history):
-        with open(history) as f:
-            saved = json.load(f).get("config", {})
-    return TrainConfig(data_dir=data_dir or saved.get("data_dir"),
-                       dataset=saved.get("dataset", "mnist"),
-                       binarize_input=saved.get("binarize_input", True))
+def training_config(config: ExportConfig) -> TrainConfig:
+    """The run's TrainConfig (history.json beside the model), `--data_dir` first."""
+    saved = rundir.training_config(os.path.dirname(os.path.abspath(config.model)))
+    return dataclasses.replace(saved, data_dir=config.data_dir or saved.data_dir)
 
 
-def calibration_images(x_train: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """n training images for int8 calibration: half clean, half with the training noise
-    (survivors doubled), so the int8 input range covers both."""
-    rng = np.random.default_rng(seed)
-    n = min(n, len(x_train))
+def keras_reference(autoencoder: keras.Model, x_test: np.ndarray) -> dict:
+    """The Keras outputs every TFLite model is held to: codes and reconstructions (noise and
+    dropout off), and the reconstructions' test CE."""
+    codes = autoencoder.get_layer("encoder").predict(x_test, PREDICT_BATCH, verbose=0)
+    reconstructions = reconstructor(autoencoder).predict(x_test, PREDICT_BATCH, verbose=0)
+    return {"codes": codes, "reconstructions": reconstructions,
+            "ce": parity.cross_entropy(x_test, reconstructions)}
+
+
+def calibration_images(x_train: np.ndarray, train_config: TrainConfig,
+                       config: ExportConfig) -> np.ndarray:
+    """Training images for int8 calibration: for a DAE half clean, half corrupted with the
+    model's own noise, so the int8 input range covers both; for a plain AE all clean."""
+    rng = np.random.default_rng(config.seed)
+    n = min(config.calibration_examples, len(x_train))
     x = x_train[rng.choice(len(x_train), n, replace=False)]
-    noised = x[n // 2:] * (rng.random(x[n // 2:].shape) >= 0.5) * 2.0
+    if not train_config.add_noise:
+        return x.astype(np.float32)
+    noised = corruption.corrupt(x[n // 2:], train_config.noise, train_config.noise_rate, rng)
     return np.concatenate([x[:n // 2], noised]).astype(np.float32)
 
 
-def _publish_dir(src: str, dst: str) -> None:
-    """Moves folder `src` onto `dst`, replacing it; the old one is removed only afterwards."""
-    old = None
-    if os.path.exists(dst):
-        old = tempfile.mkdtemp(prefix=".old-", dir=os.path.dirname(dst))
-        os.rename(dst, os.path.join(old, "x"))
-    os.rename(src, dst)
-    if old:
-        shutil.rmtree(old)
+def write_variants(staging: publish.Staging, calibration: np.ndarray) -> dict[str, str]:
+    """Converts the SavedModel into every autoencoder variant; returns {variant: path}."""
+    paths = {}
+    for variant in tflite.VARIANTS:
+        logging.info("converting %s", variant)
+        paths[variant] = os.path.join(staging.record, layout.TFLITE, f"{variant}.tflite")
+        durable.write_bytes(paths[variant],
+                            tflite.convert(staging.saved_model, variant, calibration))
+    return paths
 
 
-def export_model(model_path: str, export_dir: str, data_dir: str | None = None,
-                 float_tolerance: float = 0.001, int8_tolerance: float = 0.02,
-                 calibration_examples: int = 1000, num_threads: int = 1,
-                 latency_invokes: int = 2000, seed: int = 0) -> dict:
-    """Exports `model_path` into `export_dir`; returns the report. Raises ExportError, having
-    published nothing, when a variant's test CE rises more than its tolerance."""
-    autoencoder = load_autoencoder(model_path)
-    d = data.load(training_config(model_path, data_dir))
-    clean = reconstructor(autoencoder)
-    reference = clean.predict(d.x_test, 500, verbose=0)
-    reference_ce = parity.cross_entropy(d.x_test, reference)
+def variants_parity(paths: dict[str, str], x_test: np.ndarray, reference: dict,
+                    config: ExportConfig) -> list[dict]:
+    """One parity row per variant (float or int8 tolerance by its kind)."""
+    rows = []
+    for variant, path in paths.items():
+        logging.info("checking %s", variant)
+        tolerance = (config.int8_tolerance if variant in tflite.INT8_VARIANTS
+                     else config.float_tolerance)
+        rows.append(parity.variant_row(variant, path, x_test, reference["reconstructions"],
+                                       reference["ce"], tolerance, config.num_threads,
+                                       config.latency_invokes))
+    return rows
 
-    os.makedirs(export_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".staging-", dir=export_dir)
-    try:
-        version = savedmodel.next_version(os.path.join(export_dir, "saved_model"))
-        sm_dir = os.path.join(staging, "saved_model", str(version))
-        logging.info("writing SavedModel version %d", version)
-        savedmodel.write_saved_model(autoencoder, sm_dir)
 
-        calibration = calibration_images(d.x_train, calibration_examples, seed)
-        os.makedirs(os.path.join(staging, "tflite"))
-        rows = []
-        for variant in tflite.VARIANTS:
-            logging.info("converting and checking %s", variant)
-            path = os.path.join(staging, "tflite", f"{variant}.tflite")
-            with open(path, "wb") as f:
-                f.write(tflite.convert(sm_dir, variant, calibration))
-            tolerance = int8_tolerance if variant in tflite.INT8_VARIANTS else float_tolerance
-            rows.append(parity.variant_row(variant, path, d.x_test, reference, reference_ce,
-                                           tolerance, num_threads, latency_invokes))
-        for part, signature in (("encoder", "encode"), ("decoder", "decode")):
-            with open(os.path.join(staging, "tflite", f"{part}.tflite"), "wb") as f:
-                f.write(tflite.convert(sm_dir, "float32", signature=signature))
+def write_halves(staging: publish.Staging) -> dict[str, str]:
+    """Converts the `encode` and `decode` signatures to float32; returns {half: path}."""
+    paths = {}
+    for half, signature in zip(layout.HALVES, ("encode", "decode")):
+        paths[half] = os.path.join(staging.record, layout.TFLITE, f"{half}.tflite")
+        durable.write_bytes(paths[half],
+                            tflite.convert(staging.saved_model, "float32", signature=signature))
+    return paths
 
-        int8_io = os.path.join(staging, "tflite", "int8_io.tflite")
-        report = {"version": version, "model": os.path.abspath(model_path),
-                  "test_images": len(d.x_test), "keras_test_ce": reference_ce,
-                  "num_threads": num_threads, "variants": rows,
-                  "micro": micro_parity(int8_io, d.x_test[:MICRO_IMAGES])}
-        os.makedirs(os.path.join(staging, "micro"))
-        with open(int8_io, "rb") as f:
-            source, header = tflite.c_source(f.read())
-        for name, text in (("model_data.cc", source), ("model_data.h", header)):
-            with open(os.path.join(staging, "micro", name), "w") as f:
-                f.write(text)
-        write_json(os.path.join(staging, "report.json"), report)
-        with open(os.path.join(staging, "report.md"), "w") as f:
-            f.write(parity.markdown(report))
 
-        failed = [r["variant"] for r in report["variants"] if not r["passed"]]
-        if failed:
-            print(parity.markdown(report))
-            raise ExportError(f"export refused, nothing published: {', '.join(failed)} beyond "
-                              "the test-CE tolerance (see the table above)")
-        publish(staging, export_dir, version)
-        return report
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def halves_parity(paths: dict[str, str], autoencoder: keras.Model, x_test: np.ndarray,
+                  reference: dict, config: ExportConfig) -> list[dict]:
+    """The encoder's codes against Keras's (reconstructed by the Keras decoder) and the decoder's
+    reconstructions of Keras's codes against Keras's, each within the float tolerance."""
+    codes = LiteRTModel(paths["encoder"], config.num_threads).run(x_test)
+    from_codes = autoencoder.get_layer("decoder").predict(codes, PREDICT_BATCH, verbose=0)
+    decoded = LiteRTModel(paths["decoder"], config.num_threads).run(reference["codes"])
+    return [
+        parity.half_row("encoder", paths["encoder"], codes, reference["codes"],
+                        parity.cross_entropy(x_test, from_codes), reference["ce"],
+                        config.float_tolerance),
+        parity.half_row("decoder", paths["decoder"], decoded, reference["reconstructions"],
+                        parity.cross_entropy(x_test, decoded), reference["ce"],
+                        config.float_tolerance),
+    ]
 
 
 def micro_parity(int8_io_path: str, x: np.ndarray) -> dict:
     """TFLM against LiteRT, batch 1, on the `int8_io` model: the largest output difference in int8
     steps, the share of outputs that differ, and the CE of each on these images."""
-    from export.micro import run_micro
-
     litert = LiteRTModel(int8_io_path)
     x_int8 = litert.quantize_input(x)
     lite = np.stack([litert.run_raw(row[None])[0] for row in x_int8])
@@ -142,22 +149,62 @@ def micro_parity(int8_io_path: str, x: np.ndarray) -> dict:
             "tflm_ce": parity.cross_entropy(x, litert.dequantize_output(micro))}
 
 
-def publish(staging: str, export_dir: str, version: int) -> None:
-    """Renames the staged outputs into `export_dir`; the manifest, written last, lists them."""
-    versions = os.path.join(export_dir, "saved_model")
-    os.makedirs(versions, exist_ok=True)
-    os.rename(os.path.join(staging, "saved_model", str(version)),
-              os.path.join(versions, str(version)))
-    for folder in ("tflite", "micro"):
-        _publish_dir(os.path.join(staging, folder), os.path.join(export_dir, folder))
-    for name in ("report.json", "report.md"):
-        os.replace(os.path.join(staging, name), os.path.join(export_dir, name))
-    published = [f"saved_model/{version}"] + ["tflite", "micro", "report.json", "report.md"]
-    paths = []
-    for top in published:
-        full = os.path.join(export_dir, top)
-        if os.path.isfile(full):
-            paths.append(top)
-        for folder, _, files in os.walk(full):
-            paths += [os.path.relpath(os.path.join(folder, f), export_dir) for f in files]
-    write_json(os.path.join(export_dir, manifest.MANIFEST), manifest.build(export_dir, paths))
+def write_micro_source(record: str, int8_io_path: str) -> None:
+    """micro/model_data.cc and .h: the int8_io model as a C array for firmware."""
+    with open(int8_io_path, "rb") as f:
+        source, header = tflite.c_source(f.read())
+    durable.write_text(os.path.join(record, layout.MICRO, "model_data.cc"), source)
+    durable.write_text(os.path.join(record, layout.MICRO, "model_data.h"), header)
+
+
+def build_report(config: ExportConfig, version: int, x_test: np.ndarray, reference: dict,
+                 variant_rows: list, half_rows: list, micro: dict, calibration_examples: int,
+                 train_config: TrainConfig) -> dict:
+    return {"version": version, "model": os.path.abspath(config.model),
+            "test_images": len(x_test), "keras_test_ce": reference["ce"],
+            "num_threads": config.num_threads,
+            "calibration": {"examples": calibration_examples,
+                            "noise": train_config.noise if train_config.add_noise else None,
+                            "noise_rate": train_config.noise_rate if train_config.add_noise
+                            else None},
+            "variants": variant_rows, "halves": half_rows, "micro": micro}
+
+
+def write_reports(record: str, report: dict) -> None:
+    durable.write_json(os.path.join(record, layout.REPORT_JSON), report)
+    durable.write_text(os.path.join(record, layout.REPORT_MD), parity.markdown(report))
+
+
+def model_info(train_config: TrainConfig) -> dict:
+    """model.json: the settings a reader of the export needs, among them the largest pixel value
+    the model accepts (a dropout DAE's noised inputs reach 1 / (1 - rate))."""
+    c = train_config
+    return {"run_name": c.run_name, "latent_dim": c.latent_dim, "add_noise": c.add_noise,
+            "noise": c.noise, "noise_rate": c.noise_rate, "binarize_input": c.binarize_input,
+            "loss": c.loss,
+            "input_max": corruption.max_value(c.noise, c.noise_rate) if c.add_noise else 1.0}
+
+
+def write_model_info(record: str, train_config: TrainConfig) -> None:
+    durable.write_json(os.path.join(record, layout.MODEL_INFO), model_info(train_config))
+
+
+def write_samples(record: str, train_config: TrainConfig) -> None:
+    """samples.json: the first test digits as raw pixels (0..255, not binarized), with labels."""
+    split = (data.load_idx_split(train_config.data_dir, "test") if train_config.data_dir
+             else data.load_tfds_split(train_config.dataset, "test"))
+    images = split.images[:SAMPLE_IMAGES].reshape(-1, data.PIXELS)
+    samples = {"images": images.astype(int).tolist(),
+               "labels": split.labels[:SAMPLE_IMAGES].astype(int).tolist()}
+    # Compact: indented, 78,400 pixels would take a line each.
+    durable.write_text(os.path.join(record, layout.SAMPLES),
+                       json.dumps(samples, separators=(",", ":")) + "\n")
+
+
+def refuse_failures(report: dict) -> None:
+    """Raises ExportError (the table printed first) when a TFLite model is beyond its tolerance."""
+    failed = parity.failed(report)
+    if failed:
+        print(parity.markdown(report))
+        raise ExportError(f"export refused, nothing published: {', '.join(failed)} beyond "
+                          "the test-CE tolerance (see the table above)")

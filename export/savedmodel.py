@@ -1,18 +1,10 @@
 """The SavedModel, in TensorFlow Serving's layout: `<root>/<version>/`, signatures
 `serving_default` (images -> reconstructions), `encode` and `decode`; noise and dropout off."""
 
-import os
-
 import keras
 import tensorflow as tf
 
 from keras_dae.data import PIXELS
-
-
-def next_version(root: str) -> int:
-    """One more than the highest integer version folder under `root` (1 for none)."""
-    versions = [int(v) for v in os.listdir(root) if v.isdigit()] if os.path.isdir(root) else []
-    return max(versions, default=0) + 1
 
 
 def write_saved_model(autoencoder: keras.Model, path: str) -> None:

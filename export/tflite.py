@@ -4,7 +4,9 @@ decoder, and the C array that firmware compiles in."""
 import numpy as np
 import tensorflow as tf
 
-VARIANTS = ("float32", "float16", "dynamic_range", "int8", "int8_io")
+from export import layout
+
+VARIANTS = layout.VARIANTS
 INT8_VARIANTS = ("int8", "int8_io")
 
 

@@ -1,22 +1,27 @@
-"""Tests of export.pipeline (with savedmodel, tflite, parity, manifest): a small trained model is
-exported once; signatures, dynamic batch, parity, versions, refusal and the manifest are checked."""
+"""Tests of export.pipeline (with savedmodel, tflite, parity, publish, manifest): a small trained
+model is exported once; the layout, signatures, dynamic batch, parity of every TFLite model,
+model.json and samples.json, calibration, versions, refusal, leftovers and the lock are checked."""
 
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
+from idx_fixtures import write_mnist_dir
 
-from export import manifest, pipeline, tflite
+import keras_dae
+from export import layout, manifest, parity, pipeline, tflite, verify
+from export.config import ExportConfig
 from export.errors import ExportError
 from export.litert import LiteRTModel
-from idx_fixtures import write_mnist_dir
+from keras_dae import durable, locking
 from keras_dae.config import TrainConfig
-from keras_dae.training import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,14 +34,15 @@ class ExportTest(tf.test.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="export_test-")
         cls.data_dir = os.path.join(cls.tmp, "mnist")
         os.makedirs(cls.data_dir, exist_ok=True)
-        write_mnist_dir(cls.data_dir, n_train=300, n_test=50)
-        config = TrainConfig(data_dir=cls.data_dir, epochs=1, print_every=0,
-                             output_dir=os.path.join(cls.tmp, "run"))
-        cls.result = train_and_evaluate(config, config.workdir)
-        cls.model_path = os.path.join(config.workdir, "model.keras")
+        cls.arrays = write_mnist_dir(cls.data_dir, n_train=300, n_test=50)
+        cls.result = keras_dae.train(data_dir=cls.data_dir, epochs=1, print_every=0,
+                                     output_dir=os.path.join(cls.tmp, "run"))
+        cls.model_path = os.path.join(cls.tmp, "run", "model.keras")
         cls.export_dir = os.path.join(cls.tmp, "export")
-        cls.report = pipeline.export_model(cls.model_path, cls.export_dir, calibration_examples=50,
-                                           latency_invokes=20)
+        cls.config = ExportConfig(model=cls.model_path, export_dir=cls.export_dir,
+                                  calibration_examples=50, latency_invokes=20)
+        cls.report = pipeline.export_model(cls.config)
+        cls.record = layout.version_dir(cls.export_dir, 1)
         cls.x = np.random.default_rng(0).random((5, 784)).astype(np.float32)
 
     @classmethod
@@ -44,15 +50,35 @@ class ExportTest(tf.test.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
         super().tearDownClass()
 
+    def copy_export(self, name: str) -> str:
+        export_dir = os.path.join(self.tmp, name)
+        shutil.copytree(self.export_dir, export_dir)
+        return export_dir
+
     def test_layout(self):
         self.assertEqual(self.report["version"], 1)
         self.assertCountEqual(
-            os.listdir(os.path.join(self.export_dir, "tflite")),
+            os.listdir(os.path.join(self.record, "tflite")),
             [f"{v}.tflite" for v in tflite.VARIANTS] + ["encoder.tflite", "decoder.tflite"])
-        for name in ("report.json", "report.md", "manifest.json", "micro/model_data.cc",
-                     "micro/model_data.h", "saved_model/1/saved_model.pb"):
-            self.assertTrue(os.path.isfile(os.path.join(self.export_dir, name)), name)
-        self.assertEmpty([f for f in os.listdir(self.export_dir) if f.startswith(".")])
+        for name in ("report.json", "report.md", "manifest.json", "model.json", "samples.json",
+                     "micro/model_data.cc", "micro/model_data.h"):
+            self.assertTrue(os.path.isfile(os.path.join(self.record, name)), name)
+        self.assertTrue(os.path.isfile(os.path.join(self.export_dir, "saved_model", "1",
+                                                    "saved_model.pb")))
+        self.assertCountEqual(os.listdir(self.export_dir),
+                              ["saved_model", "versions", ".lock", ".last_version"])
+        self.assertEqual(layout.latest_version(self.export_dir), 1)
+        self.assertEmpty(verify.problems(self.export_dir))
+
+    def test_manifest_lists_every_file_of_both_folders(self):
+        with open(os.path.join(self.record, "manifest.json")) as f:
+            files = json.load(f)["files"]
+        on_disk = ([f"saved_model/1/{n}" for n in manifest.folder_files(
+            layout.saved_model_dir(self.export_dir, 1))]
+                   + [f"versions/1/{n}" for n in manifest.folder_files(self.record)])
+        self.assertCountEqual(files, [p for p in on_disk if p != "versions/1/manifest.json"])
+        self.assertEqual(files["versions/1/tflite/int8.tflite"],
+                         manifest.sha256(os.path.join(self.record, "tflite", "int8.tflite")))
 
     def test_signatures_and_dynamic_batch(self):
         loaded = tf.saved_model.load(os.path.join(self.export_dir, "saved_model", "1"))
@@ -74,57 +100,127 @@ class ExportTest(tf.test.TestCase):
         for row in rows.values():
             self.assertTrue(row["passed"])
             self.assertGreater(row["latency_us_batch1"], 0)
-        with open(os.path.join(self.export_dir, "report.json")) as f:
+        with open(os.path.join(self.record, "report.json")) as f:
             self.assertEqual(json.load(f)["variants"][0]["variant"], "float32")
         self.assertEqual(self.report["micro"]["images"], 50)
+        self.assertEqual(self.report["calibration"],
+                         {"examples": 50, "noise": "dropout", "noise_rate": 0.5})
+
+    def test_encoder_and_decoder_parity(self):
+        halves = {r["part"]: r for r in self.report["halves"]}
+        self.assertCountEqual(halves, ["encoder", "decoder"])
+        for row in halves.values():
+            self.assertLess(row["max_abs_diff"], 1e-4)
+            self.assertLess(abs(row["ce_change"]), 1e-4)
+            self.assertTrue(row["passed"])
+        with open(os.path.join(self.record, "report.md")) as f:
+            text = f.read()
+        self.assertIn(f"| encoder | {halves['encoder']['bytes']:,} | "
+                      f"{halves['encoder']['max_abs_diff']:.2e} |", text)
+        self.assertIn("| decoder |", text)
 
     def test_encoder_and_decoder_files(self):
-        tflite_dir = os.path.join(self.export_dir, "tflite")
+        tflite_dir = os.path.join(self.record, "tflite")
         codes = LiteRTModel(os.path.join(tflite_dir, "encoder.tflite")).run(self.x)
         self.assertAllClose(codes, self.result.encoder(self.x), atol=1e-4)
         images = LiteRTModel(os.path.join(tflite_dir, "decoder.tflite")).run(codes)
         self.assertEqual(images.shape, (5, 784))
+        self.assertAllClose(images, self.result.decoder(codes), atol=1e-4)
+
+    def test_model_and_samples_json(self):
+        with open(os.path.join(self.record, "model.json")) as f:
+            self.assertEqual(json.load(f), {
+                "run_name": "DAE-CE-z10", "latent_dim": 10, "add_noise": True,
+                "noise": "dropout", "noise_rate": 0.5, "binarize_input": True, "loss": "ce",
+                "input_max": 2.0})
+        with open(os.path.join(self.record, "samples.json")) as f:
+            samples = json.load(f)
+        images, labels = self.arrays["t10k"]
+        self.assertEqual(samples["images"], images.reshape(-1, 784).tolist())  # raw, 50 < 100
+        self.assertEqual(samples["labels"], labels.tolist())
+
+    def test_calibration_uses_the_models_own_noise(self):
+        x = np.random.default_rng(1).random((40, 784)).astype(np.float32)
+        config = dataclasses.replace(self.config, calibration_examples=20, seed=3)
+        dropout = pipeline.calibration_images(x, TrainConfig(), config)
+        # Bit for bit what the export calibrated on before the noise was configurable.
+        rng = np.random.default_rng(3)
+        before = x[rng.choice(40, 20, replace=False)]
+        noised = before[10:] * (rng.random(before[10:].shape) >= 0.5) * 2.0
+        self.assertEqual(dropout.tobytes(), np.concatenate([before[:10], noised]).tobytes())
+        gaussian = pipeline.calibration_images(
+            x, TrainConfig(noise="gaussian", noise_rate=0.3), config)
+        self.assertAllEqual(gaussian[:10], before[:10])
+        self.assertGreaterEqual(gaussian.min(), 0.0)
+        self.assertLessEqual(gaussian.max(), 1.0)  # clipped, no survivors doubled
+        self.assertGreater(np.abs(gaussian[10:] - before[10:]).mean(), 0.1)
+        self.assertAllEqual(pipeline.calibration_images(x, TrainConfig(add_noise=False), config),
+                            before)
 
     def test_int8_io_quantizes(self):
-        model = LiteRTModel(os.path.join(self.export_dir, "tflite", "int8_io.tflite"))
+        model = LiteRTModel(os.path.join(self.record, "tflite", "int8_io.tflite"))
         self.assertEqual(model.input["dtype"], np.int8)
         self.assertEqual(model.quantize_input(self.x).dtype, np.int8)
         self.assertAllClose(model.run(self.x), self.result.autoencoder(self.x), atol=0.2)
 
     def test_c_array_holds_the_model(self):
-        with open(os.path.join(self.export_dir, "tflite", "int8_io.tflite"), "rb") as f:
+        with open(os.path.join(self.record, "tflite", "int8_io.tflite"), "rb") as f:
             model = f.read()
-        with open(os.path.join(self.export_dir, "micro", "model_data.cc")) as f:
+        with open(os.path.join(self.record, "micro", "model_data.cc")) as f:
             source = f.read()
         self.assertIn(f"g_model_data_len = {len(model)};", source)
         self.assertIn(", ".join(f"0x{b:02x}" for b in model[:12]), source)
 
-    def test_new_version_and_refusal_keep_earlier_versions(self):
-        export_dir = os.path.join(self.tmp, "versions")
-        shutil.copytree(self.export_dir, export_dir)
-        with self.assertRaisesRegex(ExportError, "nothing published"):
-            # A negative tolerance no variant can meet: the export must publish nothing.
-            pipeline.export_model(self.model_path, export_dir, float_tolerance=-1.0,
-                                  calibration_examples=50, latency_invokes=5)
-        self.assertEqual(os.listdir(os.path.join(export_dir, "saved_model")), ["1"])
-        self.assertEmpty(manifest.verify(export_dir))
-        report = pipeline.export_model(self.model_path, export_dir, calibration_examples=50,
-                                       latency_invokes=5)
-        self.assertEqual(report["version"], 2)
-        self.assertCountEqual(os.listdir(os.path.join(export_dir, "saved_model")), ["1", "2"])
-        self.assertEmpty(manifest.verify(export_dir))
+    def test_refusal_leftovers_and_new_version(self):
+        export_dir = self.copy_export("versions")
+        config = dataclasses.replace(self.config, export_dir=export_dir, latency_invokes=5)
+        real_variant, real_half = parity.variant_row, parity.half_row
+
+        def float16_fails(name, *args):
+            return {**real_variant(name, *args), "passed": name != "float16"}
+
+        def decoder_fails(name, *args):
+            return {**real_half(name, *args), "passed": name != "decoder"}
+
+        with mock.patch.object(parity, "variant_row", float16_fails), \
+                mock.patch.object(parity, "half_row", decoder_fails), \
+                self.assertRaisesRegex(ExportError, "nothing published: float16, decoder beyond"):
+            pipeline.export_model(config)
+        self.assertEqual(layout.published_versions(export_dir), [1])
+        self.assertEmpty(verify.problems(export_dir))  # No temporary left either.
+        # What an export killed between its two renames leaves (export_faults_test kills one at
+        # every boundary): its number taken, its SavedModel in place, its record a temporary.
+        torn = layout.take_version(export_dir)
+        shutil.copytree(layout.saved_model_dir(export_dir, 1),
+                        layout.saved_model_dir(export_dir, torn))
+        temporary = os.path.join(export_dir, durable.TEMP_PREFIX + f"versions-{torn}.x")
+        shutil.copytree(self.record, temporary)
+        with self.assertLogs("absl", "WARNING") as logs:
+            report = pipeline.export_model(config)
+        self.assertLen(logs.output, 1)
+        self.assertIn(f"removed what a killed export left: .partial-versions-{torn}.x, "
+                      f"saved_model/{torn} (incomplete version)", logs.output[0])
+        self.assertEqual(report["version"], torn + 1)  # A number is never used twice.
+        self.assertEqual(layout.published_versions(export_dir), [1, torn + 1])
+        self.assertEmpty(verify.problems(export_dir))
+
+    def test_a_second_export_into_the_folder_is_refused(self):
+        with locking.exclusive(self.export_dir, "export"), \
+                self.assertRaisesRegex(locking.FolderLocked,
+                                       f"{self.export_dir}: in use by another export"):
+            pipeline.export_model(self.config)
 
     def test_verify_finds_a_changed_file(self):
-        export_dir = os.path.join(self.tmp, "tampered")
-        shutil.copytree(self.export_dir, export_dir)
-        with open(os.path.join(export_dir, "tflite", "int8.tflite"), "ab") as f:
+        export_dir = self.copy_export("tampered")
+        record = layout.version_dir(export_dir, 1)
+        with open(os.path.join(record, "tflite", "int8.tflite"), "ab") as f:
             f.write(b"\0")
-        os.remove(os.path.join(export_dir, "report.md"))
-        self.assertCountEqual(manifest.verify(export_dir),
-                              ["tflite/int8.tflite: sha256 differs from the manifest",
-                               "report.md: missing"])
+        os.remove(os.path.join(record, "report.md"))
+        self.assertCountEqual(verify.problems(export_dir),
+                              ["versions/1/tflite/int8.tflite: sha256 differs from the manifest",
+                               "versions/1/report.md: missing"])
         run = subprocess.run([sys.executable, "-m", "export", "verify", export_dir], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+                             check=False, capture_output=True, text=True, timeout=60)
         self.assertEqual(run.returncode, 1)
         self.assertIn("int8.tflite: sha256 differs", run.stderr)
 
@@ -133,8 +229,8 @@ class ExportTest(tf.test.TestCase):
         with open(bad, "w") as f:
             f.write("not a model")
         run = subprocess.run([sys.executable, "-m", "export", "--model", bad, "--export_dir",
-                              os.path.join(self.tmp, "never")], cwd=ROOT, capture_output=True,
-                             text=True, timeout=120)
+                              os.path.join(self.tmp, "never")], cwd=ROOT, check=False,
+                             capture_output=True, text=True, timeout=120)
         self.assertEqual(run.returncode, 1)
         self.assertIn(f"export: error: {bad}: not a loadable Keras model", run.stderr)
         self.assertNotIn("Traceback", run.stderr)
