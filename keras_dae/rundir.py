@@ -146,11 +146,11 @@ def open_run(config: TrainConfig, chief: bool = True, task: str = ""):
                              len(left), workdir, ", ".join(left))
         outdir = workdir if chief else tempfile.mkdtemp(prefix=f"keras_dae-{task}-")
         backup = backup_path(workdir, "" if chief else task)
-        if config.overwrite and os.path.exists(backup):
-            os.remove(backup)
+        finished = is_finished(config, workdir)
+        if (config.overwrite or finished) and os.path.exists(backup):
+            os.remove(backup)  # Starting anew, or left by a run killed as it completed.
         try:
-            yield Run(config, workdir, outdir, backup, previous_epochs(config, workdir),
-                      is_finished(config, workdir))
+            yield Run(config, workdir, outdir, backup, previous_epochs(config, workdir), finished)
         finally:
             if not chief:
                 shutil.rmtree(outdir, ignore_errors=True)

@@ -51,8 +51,9 @@ class TrainingFaultsTest(absltest.TestCase):
         self.assertGreaterEqual(self.results["renames"], 11)  # 2 per epoch + figures + model
 
     def test_every_rename_killed_before_and_after(self):
-        cases = [c for c in self.results["cases"] if c["fault"]["kind"].startswith("kill")]
-        self.assertLen(cases, 2 * self.results["renames"])
+        cases = [c for c in self.results["cases"]
+                 if c["fault"]["kind"] in ("kill_before_rename", "kill_after_rename")]
+        self.assertEqual(len(cases), 2 * self.results["renames"])
         for case in cases:
             msg = json.dumps(case["fault"])
             self.assertEqual(case["faulted"]["code"], 137, msg)
