@@ -57,6 +57,10 @@ class RunFolderTest(absltest.TestCase):
         rundir.write_history(workdir, config, epochs, finished=True)
         self.assertTrue(rundir.is_finished(config, workdir))
         self.assertEqual(rundir.finished_run(workdir)[1], epochs)
+        open(rundir.backup_path(workdir), "w").close()  # left by a run killed as it completed
+        with rundir.open_run(config) as run:
+            self.assertTrue(run.finished)
+        self.assertNotIn("backup.npz", os.listdir(workdir))
         with self.assertRaisesRegex(rundir.RunError, "no history.json"):
             rundir.finished_run(self.create_tempdir().full_path)
 
