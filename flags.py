@@ -151,3 +151,40 @@ def define_inference_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
                         required=True, **define)
     flags.DEFINE_integer("repeats", 1000, "Timed calls per batch-1 measurement (median quoted).",
                          lower_bound=10, **define)
+
+
+def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of `python -m export.serve` (TensorFlow Serving's names where it has one)."""
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_string("export_dir", None, "An export made by `python -m export` (e.g. "
+                        "exports/dae); its highest good version is served.", **define)
+    flags.DEFINE_string("model_name", "dae", "The model's name in the URL /v1/models/<name>.",
+                        **define)
+    flags.DEFINE_enum("runtime", "savedmodel", ["savedmodel", "litert"],
+                      "savedmodel: the SavedModel on TensorFlow; litert: a .tflite variant on "
+                      "ai-edge-litert (no TensorFlow).", **define)
+    flags.DEFINE_enum("variant", "int8", ["float32", "float16", "dynamic_range", "int8"],
+                      "The .tflite variant --runtime=litert serves for serving_default (encode "
+                      "and decode run the float32 encoder and decoder).", **define)
+    flags.DEFINE_integer("port", 8501, "HTTP port (TensorFlow Serving's REST port).",
+                         lower_bound=1, upper_bound=65535, **define)
+    flags.DEFINE_integer("max_batch", 1024, "Most instances one request may hold (more: 400).",
+                         lower_bound=1, **define)
+    flags.DEFINE_integer("max_body_bytes", 32 << 20, "Largest request body in bytes (more: 413).",
+                         lower_bound=1, **define)
+    flags.DEFINE_boolean("enable_batching", None,
+                         "Group concurrent requests into one model call (default: on for "
+                         "savedmodel, off for litert, whose batch-1 call is cheaper than "
+                         "batching).", **define)
+    flags.DEFINE_integer("max_batch_size", 256, "Most rows in one batched model call.",
+                         lower_bound=1, **define)
+    flags.DEFINE_integer("batch_timeout_micros", 0,
+                         "How long a batch waits for more requests before its model call; 0: "
+                         "it takes the requests that arrived while the model was busy.",
+                         lower_bound=0, **define)
+    flags.DEFINE_float("poll_seconds", 0.5, "How often the export is checked for a newer "
+                       "version.", lower_bound=0.05, **define)
+    flags.DEFINE_integer("grace_seconds", 30, "On SIGTERM, how long requests in flight may take.",
+                         lower_bound=0, **define)
+    flags.DEFINE_boolean("access_log", False, "Log one line per request (costs throughput).",
+                         **define)
