@@ -155,7 +155,7 @@ def define_inference_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
 
 def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of `python -m export.serve` (TensorFlow Serving's names where it has one)."""
-    define = dict(flag_values=flag_values)
+    define = {"flag_values": flag_values}
     flags.DEFINE_string("export_dir", None, "An export made by `python -m export` (e.g. "
                         "exports/dae); its highest good version is served.", **define)
     flags.DEFINE_string("model_name", "dae", "The model's name in the URL /v1/models/<name>.",
