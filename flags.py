@@ -188,3 +188,20 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
                          lower_bound=0, **define)
     flags.DEFINE_boolean("access_log", False, "Log one line per request (costs throughput).",
                          **define)
+
+
+def define_serving_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of benchmarks/serving.py."""
+    define = {"flag_values": flag_values}
+    flags.DEFINE_string("export_dir", None, "An export made by `python -m export`.",
+                        required=True, **define)
+    flags.DEFINE_list("setups", ["litert", "savedmodel_batching", "savedmodel"],
+                      "Servers to measure: litert (int8), savedmodel_batching (batching on) and "
+                      "savedmodel (batching off).", **define)
+    flags.DEFINE_list("connections", ["1", "16", "64"], "Concurrent connections of each run.",
+                      **define)
+    flags.DEFINE_integer("seconds", 20, "Duration of each run.", lower_bound=1, **define)
+    flags.DEFINE_integer("repeats", 3, "Runs per setup and connection count (medians quoted).",
+                         lower_bound=1, **define)
+    flags.DEFINE_string("hey", "hey", "The `hey` load generator (Debian package hey).", **define)
+    flags.DEFINE_string("output", None, "Also write the JSON results to this file.", **define)

@@ -95,10 +95,11 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.tmp = tempfile.mkdtemp(prefix="serve_test-")
-        cls.autoencoder, cls.config, cls.data = train_tiny_model(cls.tmp)
-        cls.calibration = calibration_images(cls.data.x_train, cls.config)
+        model = train_tiny_model(cls.tmp)
+        cls.autoencoder, cls.data = model.autoencoder, model.data
         cls.export_dir = os.path.join(cls.tmp, "export")
-        publish_version(cls.export_dir, 1, cls.autoencoder, cls.config, cls.calibration)
+        publish_version(cls.export_dir, 1, model, calibration_images(cls.data.x_train,
+                                                                     model.config))
         cls.savedmodel = Server(cls.export_dir, os.path.join(cls.tmp, "savedmodel.log"))
         cls.litert = Server(cls.export_dir, os.path.join(cls.tmp, "litert.log"),
                             "--runtime=litert", f"--max_body_bytes={LIMIT_BYTES}",

@@ -3,7 +3,9 @@ trained on synthetic IDX files, its SavedModel and LiteRT variants, model.json a
 each folder of a version renamed into place whole (SavedModel first, version record last)."""
 
 import os
+from typing import NamedTuple
 
+import keras
 import numpy as np
 from idx_fixtures import write_mnist_dir
 
@@ -16,15 +18,23 @@ TFLITE_FILES = {"int8": ("int8", "serving_default"), "float32": ("float32", "ser
                 "encoder": ("float32", "encode"), "decoder": ("float32", "decode")}
 
 
-def train_tiny_model(folder: str, n_train: int = 300, n_test: int = 500):
-    """A one-epoch DAE on synthetic digits in `folder`: (autoencoder, config, data)."""
+class TinyModel(NamedTuple):
+    autoencoder: keras.Model
+    config: TrainConfig
+    data: data.Data
+    samples: dict  # versions/<v>/samples.json: the first 100 raw test images and their labels.
+
+
+def train_tiny_model(folder: str, n_train: int = 300, n_test: int = 500) -> TinyModel:
+    """A one-epoch DAE on synthetic digits in `folder`."""
     data_dir = os.path.join(folder, "mnist")
     os.makedirs(data_dir, exist_ok=True)
-    write_mnist_dir(data_dir, n_train=n_train, n_test=n_test)
+    images, labels = write_mnist_dir(data_dir, n_train=n_train, n_test=n_test)["t10k"]
     config = TrainConfig(data_dir=data_dir, epochs=1, print_every=0,
                          output_dir=os.path.join(folder, "run"))
     result = train_and_evaluate(config, config.workdir)
-    return result.autoencoder, config, data.load(config)
+    samples = {"images": images[:100].reshape(-1, 784).tolist(), "labels": labels[:100].tolist()}
+    return TinyModel(result.autoencoder, config, data.load(config), samples)
 
 
 def model_info(config: TrainConfig) -> dict:
@@ -43,9 +53,10 @@ def calibration_images(x_train: np.ndarray, config: TrainConfig) -> np.ndarray:
     return np.concatenate([x_train[:50], noised[:50]]).astype(np.float32)
 
 
-def publish_version(export_dir: str, version: int, autoencoder, config: TrainConfig,
+def publish_version(export_dir: str, version: int, model: TinyModel,
                     calibration: np.ndarray) -> None:
-    """Writes and publishes `version` of `autoencoder` into `export_dir`."""
+    """Writes and publishes `version` of `model` into `export_dir`."""
+    autoencoder, config = model.autoencoder, model.config
     staging_sm = durable.make_temp_dir(os.path.join(export_dir, layout.SAVED_MODEL), str(version))
     savedmodel.write_saved_model(autoencoder, staging_sm)
     record = durable.make_temp_dir(os.path.join(export_dir, layout.VERSIONS), str(version))
@@ -53,6 +64,7 @@ def publish_version(export_dir: str, version: int, autoencoder, config: TrainCon
         durable.write_bytes(os.path.join(record, "tflite", f"{name}.tflite"),
                             tflite.convert(staging_sm, variant, calibration, signature))
     durable.write_json(os.path.join(record, layout.MODEL_INFO), model_info(config))
+    durable.write_json(os.path.join(record, layout.SAMPLES), model.samples)
     durable.rename(staging_sm, layout.saved_model_dir(export_dir, version))
     durable.write_json(os.path.join(record, layout.MANIFEST),
                        staged_manifest(export_dir, version, record))
