@@ -226,9 +226,11 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
 
         def client(server):
             while not stop.is_set():
+                start = time.monotonic()
                 status, headers, _ = request(server.url + ":predict", body,
                                              content_type="application/json")
-                results[server].append((time.monotonic(), status, headers["X-Model-Version"]))
+                results[server].append((time.monotonic(), status, headers["X-Model-Version"],
+                                        time.monotonic() - start))
 
         threads = [threading.Thread(target=client, args=(s,)) for s in results]
         for thread in threads:
@@ -243,14 +245,16 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         for thread in threads:
             thread.join()
         for server, answers in results.items():
-            self.assertEqual([s for _, s, _ in answers if s != 200], [])
-            switched = min(t for t, _, v in answers if v == "2")
+            self.assertEqual([s for _, s, _, _ in answers if s != 200], [])
+            switched = min(t for t, _, v, _ in answers if v == "2")
             self.assertLess(switched - published, 5.0)
             self.assertEqual(answers[-1][2], "2")  # Version 3 differs from its manifest.
             self.assertIn("version 3 of", server.log_text())
+            during = [a for a in answers if published <= a[0] <= switched]
             print(f"hot swap ({server.url}): {len(answers)} requests, "
-                  f"{sum(s != 200 for _, s, _ in answers)} failed, switched "
-                  f"{switched - published:.2f} s after publishing")
+                  f"{sum(a[1] != 200 for a in answers)} failed, switched "
+                  f"{switched - published:.2f} s after publishing; {len(during)} requests "
+                  f"during the switch, the slowest {max(a[3] for a in during) * 1e3:.0f} ms")
 
     def test_sigterm_exits_zero(self):
         server = Server(self.export_dir, os.path.join(self.tmp, "sigterm.log"), "--runtime=litert")
