@@ -18,7 +18,7 @@ from export.errors import ExportError
 from export.serving import routes, runtimes
 from export.serving.batching import Batcher
 from export.serving.model import AutoencoderModel
-from export.serving.versions import VersionSource, VersionWatcher
+from export.serving.versions import VersionSource, VersionWatcher, settle
 
 FLAGS = flags.FLAGS
 
@@ -49,6 +49,7 @@ def main(argv):
         logging.getLogger(logger).disabled = not FLAGS.access_log
     logging.getLogger("kserve").info("serving %s version %d on port %d (%s)", FLAGS.export_dir,
                                      served.version, FLAGS.port, FLAGS.runtime)
+    settle()
     watcher.start()
     server.start([model])
 

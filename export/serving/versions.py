@@ -1,6 +1,7 @@
 """Versions as TensorFlow Serving handles them: serve the highest published version that matches
 its manifest and loads; a background thread polls for newer ones and swaps them in whole."""
 
+import gc
 import threading
 from collections.abc import Callable
 
@@ -9,6 +10,13 @@ from absl import logging
 from export import layout, manifest
 from export.errors import ExportError
 from export.serving.runtimes import Served
+
+
+def settle() -> None:
+    """Moves every object alive now (TensorFlow's 450k after a SavedModel load) out of the
+    collector's reach: a full collection over them stalled every request for 0.2-0.45 s, a few
+    times a minute under load. A replaced version's cyclic garbage stays (a few MB per swap)."""
+    gc.freeze()
 
 
 def _problem(export_dir: str, version: int, load: Callable[[str, int], Served]):
@@ -68,5 +76,6 @@ class VersionWatcher(threading.Thread):
             served = self.source.newer(self.current)
             if served is not None:
                 self.swap(served)
+                settle()
                 logging.info("now serving version %d (was %d)", served.version, self.current)
                 self.current = served.version
