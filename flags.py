@@ -154,7 +154,9 @@ def define_inference_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
 
 
 def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
-    """Flags of `python -m export.serve` (TensorFlow Serving's names where it has one)."""
+    """Flags of `python -m export.serve` (TensorFlow Serving's names where it has one). KServe
+    parses sys.argv itself when imported, abbreviations allowed: no name here may be a prefix of
+    one of its flags (--access_log was: of --access_log_format)."""
     define = {"flag_values": flag_values}
     flags.DEFINE_string("export_dir", None, "An export made by `python -m export` (e.g. "
                         "exports/dae); its highest good version is served.", **define)
@@ -186,8 +188,8 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
                        "version.", lower_bound=0.05, **define)
     flags.DEFINE_integer("grace_seconds", 30, "On SIGTERM, how long requests in flight may take.",
                          lower_bound=0, **define)
-    flags.DEFINE_boolean("access_log", False, "Log one line per request (costs throughput).",
-                         **define)
+    flags.DEFINE_boolean("log_requests", False,
+                         "Log one access line per request (costs throughput).", **define)
 
 
 def define_serving_benchmark_flags(flag_values: flags.FlagValues = FLAGS):

@@ -46,7 +46,7 @@ def main(argv):
                          grace_period=FLAGS.grace_seconds)
     routes.install(kserve_app, model, FLAGS.max_body_bytes)
     for logger in ("uvicorn.access", "kserve.trace"):  # A line (or two) per request.
-        logging.getLogger(logger).disabled = not FLAGS.access_log
+        logging.getLogger(logger).disabled = not FLAGS.log_requests
     logging.getLogger("kserve").info("serving %s version %d on port %d (%s)", FLAGS.export_dir,
                                      served.version, FLAGS.port, FLAGS.runtime)
     settle()
