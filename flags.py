@@ -179,3 +179,59 @@ def define_web_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_string("screenshot", None,
                         "Also save the page (a drawn 7, corrupted) as this PNG (docs/web-demo.png).",
                         **define)
+
+
+def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of `python -m export.serve` (TensorFlow Serving's names where it has one). KServe
+    parses sys.argv itself when imported, abbreviations allowed: no name here may be a prefix of
+    one of its flags (--access_log was: of --access_log_format)."""
+    define = {"flag_values": flag_values}
+    flags.DEFINE_string("export_dir", None, "An export made by `python -m export` (e.g. "
+                        "exports/dae); its highest good version is served.", **define)
+    flags.DEFINE_string("model_name", "dae", "The model's name in the URL /v1/models/<name>.",
+                        **define)
+    flags.DEFINE_enum("runtime", "savedmodel", ["savedmodel", "litert"],
+                      "savedmodel: the SavedModel on TensorFlow; litert: a .tflite variant on "
+                      "ai-edge-litert (no TensorFlow).", **define)
+    flags.DEFINE_enum("variant", "int8", ["float32", "float16", "dynamic_range", "int8"],
+                      "The .tflite variant --runtime=litert serves for serving_default (encode "
+                      "and decode run the float32 encoder and decoder).", **define)
+    flags.DEFINE_integer("port", 8501, "HTTP port (TensorFlow Serving's REST port).",
+                         lower_bound=1, upper_bound=65535, **define)
+    flags.DEFINE_integer("max_batch", 1024, "Most instances one request may hold (more: 400).",
+                         lower_bound=1, **define)
+    flags.DEFINE_integer("max_body_bytes", 32 << 20, "Largest request body in bytes (more: 413).",
+                         lower_bound=1, **define)
+    flags.DEFINE_boolean("enable_batching", None,
+                         "Group concurrent requests into one model call (default: on for "
+                         "savedmodel, off for litert, whose batch-1 call is cheaper than "
+                         "batching).", **define)
+    flags.DEFINE_integer("max_batch_size", 256, "Most rows in one batched model call.",
+                         lower_bound=1, **define)
+    flags.DEFINE_integer("batch_timeout_micros", 0,
+                         "How long a batch waits for more requests before its model call; 0: "
+                         "it takes the requests that arrived while the model was busy.",
+                         lower_bound=0, **define)
+    flags.DEFINE_float("poll_seconds", 0.5, "How often the export is checked for a newer "
+                       "version.", lower_bound=0.05, **define)
+    flags.DEFINE_integer("grace_seconds", 30, "On SIGTERM, how long requests in flight may take.",
+                         lower_bound=0, **define)
+    flags.DEFINE_boolean("log_requests", False,
+                         "Log one access line per request (costs throughput).", **define)
+
+
+def define_serving_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of benchmarks/serving.py."""
+    define = {"flag_values": flag_values}
+    flags.DEFINE_string("export_dir", None, "An export made by `python -m export`.",
+                        required=True, **define)
+    flags.DEFINE_list("setups", ["litert", "savedmodel_batching", "savedmodel"],
+                      "Servers to measure: litert (int8), savedmodel_batching (batching on) and "
+                      "savedmodel (batching off).", **define)
+    flags.DEFINE_list("connections", ["1", "16", "64"], "Concurrent connections of each run.",
+                      **define)
+    flags.DEFINE_integer("seconds", 20, "Duration of each run.", lower_bound=1, **define)
+    flags.DEFINE_integer("repeats", 3, "Runs per setup and connection count (medians quoted).",
+                         lower_bound=1, **define)
+    flags.DEFINE_string("hey", "hey", "The `hey` load generator (Debian package hey).", **define)
+    flags.DEFINE_string("output", None, "Also write the JSON results to this file.", **define)

@@ -1,0 +1,60 @@
+"""Serve the export over TensorFlow Serving's REST API on KServe's model server:
+
+    python -m export.serve --export_dir exports/dae [--runtime savedmodel|litert] [--port 8501]
+
+POST /v1/models/dae:predict takes {"instances": ...} or {"inputs": ...} (signature_name
+serving_default, encode or decode); GET /v1/models/dae reports readiness and the version."""
+
+import logging
+import sys
+
+from absl import app
+from absl.flags import adopt_module_key_flags
+from kserve import ModelServer
+from kserve.model_server import app as kserve_app
+
+import flags
+from export.errors import ExportError
+from export.serving import routes, runtimes
+from export.serving.batching import Batcher
+from export.serving.model import AutoencoderModel
+from export.serving.versions import VersionSource, VersionWatcher, settle
+
+FLAGS = flags.FLAGS
+
+
+def make_batcher() -> Batcher | None:
+    """The batcher the flags ask for (on by default for the SavedModel only)."""
+    enabled = FLAGS.enable_batching
+    if enabled is None:
+        enabled = FLAGS.runtime == "savedmodel"
+    return Batcher(FLAGS.max_batch_size, FLAGS.batch_timeout_micros / 1e6) if enabled else None
+
+
+def main(argv):
+    prog = flags.program_name(argv)
+    try:
+        if not FLAGS.export_dir or len(argv) > 1:
+            raise ExportError("--export_dir is required and takes no arguments (see --help)")
+        source = VersionSource(FLAGS.export_dir, runtimes.loader(FLAGS.runtime, FLAGS.variant))
+        served = source.first()
+    except ExportError as e:
+        sys.exit(f"{prog}: error: {e}")
+    model = AutoencoderModel(FLAGS.model_name, served, FLAGS.max_batch, make_batcher())
+    watcher = VersionWatcher(source, served.version, model.swap, FLAGS.poll_seconds)
+    server = ModelServer(http_port=FLAGS.port, enable_grpc=False, enable_latency_logging=False,
+                         grace_period=FLAGS.grace_seconds)
+    routes.install(kserve_app, model, FLAGS.max_body_bytes)
+    for logger in ("uvicorn.access", "kserve.trace"):  # A line (or two) per request.
+        logging.getLogger(logger).disabled = not FLAGS.log_requests
+    logging.getLogger("kserve").info("serving %s version %d on port %d (%s)", FLAGS.export_dir,
+                                     served.version, FLAGS.port, FLAGS.runtime)
+    settle()
+    watcher.start()
+    server.start([model])
+
+
+if __name__ == "__main__":
+    flags.define_serve_flags()
+    adopt_module_key_flags(flags)
+    app.run(main, flags_parser=flags.parse_or_exit)

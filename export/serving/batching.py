@@ -1,0 +1,76 @@
+"""Server-side batching, as TensorFlow Serving's --enable_batching: requests that arrive while
+the model is busy (or within the batch timeout) go into one model call, run on one thread."""
+
+import asyncio
+import collections
+import concurrent.futures
+import itertools
+
+import numpy as np
+
+from export.serving.runtimes import Served
+
+
+def _key(item):
+    """Requests batch together only with requests checked by the same version and signature."""
+    return id(item[0]), item[1]
+
+
+class Batcher:
+    """`await run(served, signature, x)` answers like `served.call`, batched with its peers."""
+
+    def __init__(self, max_batch_size: int, timeout_s: float):
+        self.max_batch_size = max_batch_size
+        self.timeout_s = timeout_s
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, "model-call")
+        self.pending = collections.deque()
+        self.arrived: asyncio.Event | None = None
+
+    async def run(self, served: Served, signature: str, x: np.ndarray) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        if self.arrived is None:  # Made in the server's event loop, with the task that drains.
+            self.arrived = asyncio.Event()
+            loop.create_task(self._drain())
+        future = loop.create_future()
+        self.pending.append((served, signature, x, future))
+        self.arrived.set()
+        return await future
+
+    def _take(self) -> list:
+        """The oldest pending requests, up to max_batch_size rows (at least one request)."""
+        batch = [self.pending.popleft()]
+        rows = len(batch[0][2])
+        while self.pending and rows + len(self.pending[0][2]) <= self.max_batch_size:
+            batch.append(self.pending.popleft())
+            rows += len(batch[-1][2])
+        if not self.pending:
+            self.arrived.clear()
+        return batch
+
+    async def _drain(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.arrived.wait()
+            if self.timeout_s > 0:
+                await asyncio.sleep(self.timeout_s)
+            for _, group in itertools.groupby(sorted(self._take(), key=_key), key=_key):
+                await self._call(loop, list(group))
+
+    async def _call(self, loop, group: list) -> None:
+        """One model call on the executor thread for `group`; each request gets its rows."""
+        served, signature = group[0][0], group[0][1]
+        inputs = [item[2] for item in group]
+        try:
+            outputs = await loop.run_in_executor(
+                self.executor, served.call, signature,
+                inputs[0] if len(inputs) == 1 else np.concatenate(inputs))
+        except Exception as e:  # noqa: BLE001  (handed to the requests: each answers 500)
+            for item in group:
+                if not item[3].done():
+                    item[3].set_exception(e)
+            return
+        start = 0
+        for item in group:
+            if not item[3].done():  # A client that went away has cancelled its future.
+                item[3].set_result(outputs[start:start + len(item[2])])
+            start += len(item[2])

@@ -1,0 +1,35 @@
+"""The one KServe model: checks a TF Serving request, runs it on the version being served
+(swapped whole by one reference assignment), names that version in a response header."""
+
+from kserve import Model
+
+from export.serving import protocol
+from export.serving.batching import Batcher
+from export.serving.runtimes import Served
+
+VERSION_HEADER = "X-Model-Version"
+
+
+class AutoencoderModel(Model):
+    """`predict` for TensorFlow Serving's REST API on the current `served` version."""
+
+    def __init__(self, name: str, served: Served, max_batch: int, batcher: Batcher | None):
+        super().__init__(name, return_response_headers=True)
+        self.served = served
+        self.max_batch = max_batch
+        self.batcher = batcher
+        self.ready = True
+
+    def swap(self, served: Served) -> None:
+        """Serves `served` from the next request on (requests in flight finish on the old)."""
+        self.served = served
+
+    async def predict(self, payload, headers=None, response_headers=None):
+        served = self.served  # One read: the whole request runs on this version.
+        request = protocol.parse(payload, served.signatures, self.max_batch)
+        if self.batcher is None:
+            outputs = served.call(request.signature.name, request.batch)
+        else:
+            outputs = await self.batcher.run(served, request.signature.name, request.batch)
+        response_headers[VERSION_HEADER] = str(served.version)
+        return protocol.response(request, outputs)

@@ -1,0 +1,28 @@
+"""The SavedModel runtime: `tf.saved_model.load` of one version, the signature the request names."""
+
+import tensorflow as tf
+
+from export import layout
+from export.errors import ExportError
+from export.serving import runtimes
+
+
+def _signature_call(function):
+    """numpy [N, F] -> numpy outputs of one signature function (one input, one output)."""
+    (input_name,) = function.structured_input_signature[1]
+    (output_name,) = function.structured_outputs
+    return lambda x: function(**{input_name: tf.constant(x)})[output_name].numpy()
+
+
+def load(export_dir: str, version: int) -> runtimes.Served:
+    path = layout.saved_model_dir(export_dir, version)
+    signatures = runtimes.read_signatures(export_dir, version)
+    try:
+        loaded = tf.saved_model.load(path)
+    except (OSError, ValueError, tf.errors.OpError) as e:
+        raise ExportError(f"{path}: not a loadable SavedModel ({type(e).__name__})") from None
+    missing = set(signatures) - set(loaded.signatures)
+    if missing:
+        raise ExportError(f"{path}: no signature(s) {', '.join(sorted(missing))}")
+    calls = {name: _signature_call(loaded.signatures[name]) for name in signatures}
+    return runtimes.Served(version, signatures, lambda name, x: calls[name](x))

@@ -1,0 +1,267 @@
+"""Tests of `python -m export.serve` as real processes over real HTTP: TF Serving's formats and
+the Keras model's numbers, LiteRT int8 parity, every bad request, a hot swap under load, SIGTERM."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+from serving_fixtures import calibration_images, publish_version, train_tiny_model
+
+from export import layout, manifest, parity
+from keras_dae import durable
+from keras_dae.model import reconstructor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIMIT_BYTES = 256 << 10  # The LiteRT server's --max_body_bytes.
+MAX_BATCH = 64  # The LiteRT server's --max_batch.
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m export.serve` in a subprocess on a free port, its log in a file."""
+
+    def __init__(self, export_dir: str, log_path: str, *flags: str):
+        self.port = free_port()
+        self.log_path = log_path
+        with open(log_path, "w") as log:  # The child keeps its own copy of the descriptor.
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "export.serve", f"--export_dir={export_dir}",
+                 f"--port={self.port}", "--poll_seconds=0.2", *flags],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}/v1/models/dae"
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_text()[-2000:]}")
+            try:
+                if request(self.url, method="GET")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("server not ready in time")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(60)
+
+    def log_text(self) -> str:
+        with open(self.log_path) as f:
+            return f.read()
+
+
+def request(url: str, body=None, method: str = "POST", content_type: str | None = None):
+    """(status, headers, body text) of one HTTP request; `body` is JSON-encoded unless bytes."""
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if content_type:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+def predict(server: Server, body, content_type: str | None = "application/json"):
+    status, headers, text = request(server.url + ":predict", body, content_type=content_type)
+    if status != 200:
+        raise AssertionError(f"{status}: {text}")
+    return headers, json.loads(text)
+
+
+class ServeTest(tf.test.TestCase, parameterized.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tmp = tempfile.mkdtemp(prefix="serve_test-")
+        model = train_tiny_model(cls.tmp)
+        cls.autoencoder, cls.data = model.autoencoder, model.data
+        cls.export_dir = os.path.join(cls.tmp, "export")
+        publish_version(cls.export_dir, 1, model, calibration_images(cls.data.x_train,
+                                                                     model.config))
+        cls.savedmodel = Server(cls.export_dir, os.path.join(cls.tmp, "savedmodel.log"))
+        cls.litert = Server(cls.export_dir, os.path.join(cls.tmp, "litert.log"),
+                            "--runtime=litert", f"--max_body_bytes={LIMIT_BYTES}",
+                            f"--max_batch={MAX_BATCH}")
+        cls.savedmodel.wait_ready()
+        cls.litert.wait_ready()
+        cls.x = cls.data.x_test[:5]
+        encoder, decoder = (cls.autoencoder.get_layer(n) for n in ("encoder", "decoder"))
+        cls.codes = encoder(cls.x, training=False).numpy()
+        cls.expected = {"serving_default": (cls.x, decoder(cls.codes, training=False).numpy()),
+                        "encode": (cls.x, cls.codes),
+                        "decode": (cls.codes, decoder(cls.codes, training=False).numpy())}
+
+    @classmethod
+    def tearDownClass(cls):
+        for server in (cls.savedmodel, cls.litert):
+            if server.process.poll() is None:
+                server.process.kill()
+                server.process.wait()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        super().tearDownClass()
+
+    @parameterized.product(signature=["serving_default", "encode", "decode"],
+                           form=["rows", "named_rows", "columns", "named_columns"])
+    def test_savedmodel_answers_as_keras(self, signature, form):
+        x, expected = self.expected[signature]
+        name = "codes" if signature == "decode" else "images"
+        tensor = {"rows": x.tolist(), "named_rows": [{name: r} for r in x.tolist()],
+                  "columns": x.tolist(), "named_columns": {name: x.tolist()}}[form]
+        key = "inputs" if "columns" in form else "instances"
+        body = {"instances": tensor} if key == "instances" else {"inputs": tensor}
+        if signature != "serving_default":
+            body["signature_name"] = signature
+        headers, answer = predict(self.savedmodel, body)
+        ((name, outputs),) = answer.items()
+        self.assertEqual(name, "outputs" if key == "inputs" else "predictions")
+        self.assertLessEqual(np.max(np.abs(np.array(outputs) - expected)), 1e-5)
+        self.assertIsNotNone(headers["X-Model-Version"])
+
+    def test_curl_style_body_without_json_content_type(self):
+        _, answer = predict(self.savedmodel, {"instances": self.x[:1].tolist()}, None)
+        self.assertLen(answer["predictions"][0], 784)
+
+    def test_status_names_the_version(self):
+        status, headers, text = request(self.savedmodel.url, method="GET")
+        self.assertEqual(status, 200)
+        version = json.loads(text)["model_version_status"][0]["version"]
+        self.assertEqual(version, headers["X-Model-Version"])
+
+    def test_litert_int8_within_its_tolerance_of_keras(self):
+        x = self.data.x_test[:500]
+        keras_ce = parity.cross_entropy(x, reconstructor(self.autoencoder).predict(x, verbose=0))
+        outputs = [predict(self.litert, {"instances": x[i:i + 50].tolist()})[1]["predictions"]
+                   for i in range(0, len(x), 50)]
+        litert_ce = parity.cross_entropy(x, np.concatenate(outputs))
+        self.assertLessEqual((litert_ce - keras_ce) / keras_ce, 0.02)
+
+    def test_litert_runtime_does_not_import_tensorflow(self):
+        code = ("import sys; from export.serving import runtimes; "
+                f"runtimes.loader('litert', 'int8')({self.export_dir!r}, 1); "
+                "import export.serve; print('tensorflow' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout
+        self.assertEqual(out.strip(), "False")
+
+    @parameterized.named_parameters(
+        ("malformed_json", b'{"instances": [[0.5,', 400),
+        ("nan", b'{"instances": [[NaN]]}', 400),
+        ("not_an_object", [[0.0] * 784], 400),
+        ("no_instances_or_inputs", {"signature_name": "encode"}, 400),
+        ("both_instances_and_inputs", {"instances": [[0.0] * 784], "inputs": [[0.0] * 784]}, 400),
+        ("wrong_inner_length", {"instances": [[0.0] * 783]}, 400),
+        ("ragged", {"instances": [[0.0] * 784, [0.0] * 783]}, 400),
+        ("strings", {"instances": [["0.5"] * 784]}, 400),
+        ("nulls", {"instances": [[None] * 784]}, 400),
+        ("over_range", {"instances": [[0.0] * 783 + [3.0]]}, 400),
+        ("negative", {"instances": [[-0.1] * 784]}, 400),
+        ("decode_beyond_float32", {"signature_name": "decode", "inputs": [[1e39] * 10]}, 400),
+        ("empty_batch", {"instances": []}, 400),
+        ("over_max_batch", {"instances": [[0] * 784] * (MAX_BATCH + 1)}, 400),
+        ("over_body_limit", b'{"instances": [' + b"0," * (LIMIT_BYTES // 2) + b"0]}", 413),
+        ("unknown_signature", {"signature_name": "nope", "instances": [[0.0] * 784]}, 400),
+        ("wrong_input_name", {"inputs": {"pixels": [[0.0] * 784]}}, 400),
+        ("unknown_model", {"instances": [[0.0] * 784]}, 404, "/v1/models/other:predict"),
+        ("wrong_method", None, 405, "/v1/models/dae:predict", "GET"),
+        ("wrong_method_put", b"{}", 405, "/v1/models/dae:predict", "PUT"),
+    )
+    def test_bad_request(self, body, status, path="/v1/models/dae:predict", method="POST"):
+        url = f"http://127.0.0.1:{self.litert.port}{path}"
+        got, _, text = request(url, body, method, "application/json" if body else None)
+        self.assertEqual(got, status, text)
+        error = json.loads(text)
+        self.assertEqual(list(error), ["error"])
+        self.assertNotIn("\n", error["error"])
+        _, answer = predict(self.litert, {"instances": self.x[:1].tolist()})
+        self.assertLen(answer["predictions"], 1)
+        self.assertNotIn("Traceback", self.litert.log_text())
+
+    def publish_copy(self, version: int, tamper: bool = False) -> None:
+        """Publishes `version` as a copy of version 1 (files renamed in whole, record last);
+        with `tamper`, one file differs from its manifest."""
+        sm = durable.make_temp_dir(os.path.join(self.export_dir, layout.SAVED_MODEL), "v")
+        os.rmdir(sm)
+        shutil.copytree(layout.saved_model_dir(self.export_dir, 1), sm)
+        record = durable.make_temp_dir(os.path.join(self.export_dir, layout.VERSIONS), "v")
+        os.rmdir(record)
+        shutil.copytree(layout.version_dir(self.export_dir, 1), record)
+        durable.rename(sm, layout.saved_model_dir(self.export_dir, version))
+        files = {name.replace(f"{layout.SAVED_MODEL}/1/", f"{layout.SAVED_MODEL}/{version}/")
+                 .replace(f"{layout.VERSIONS}/1/", f"{layout.VERSIONS}/{version}/"): digest
+                 for name, digest in manifest.build(self.export_dir, 1, manifest.version_files(
+                     self.export_dir, 1))["files"].items()}
+        durable.write_json(os.path.join(record, layout.MANIFEST),
+                           {"version": version, "files": files})
+        if tamper:
+            with open(os.path.join(record, layout.MODEL_INFO), "a") as f:
+                f.write(" ")
+        durable.rename(record, layout.version_dir(self.export_dir, version))
+
+    def test_hot_swap_under_load_and_bad_version_skipped(self):
+        body = {"instances": self.x[:1].tolist()}
+        results = {server: [] for server in (self.savedmodel, self.litert)}
+        stop = threading.Event()
+
+        def client(server):
+            while not stop.is_set():
+                start = time.monotonic()
+                status, headers, _ = request(server.url + ":predict", body,
+                                             content_type="application/json")
+                results[server].append((time.monotonic(), status, headers["X-Model-Version"],
+                                        time.monotonic() - start))
+
+        threads = [threading.Thread(target=client, args=(s,)) for s in results]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)  # Requests are flowing on version 1 before the switch.
+        self.publish_copy(2)
+        published = time.monotonic()
+        time.sleep(6.0)
+        self.publish_copy(3, tamper=True)
+        time.sleep(2.0)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        for server, answers in results.items():
+            self.assertEqual([s for _, s, _, _ in answers if s != 200], [])
+            switched = min(t for t, _, v, _ in answers if v == "2")
+            self.assertLess(switched - published, 5.0)
+            self.assertEqual(answers[-1][2], "2")  # Version 3 differs from its manifest.
+            self.assertIn("version 3 of", server.log_text())
+            during = [a for a in answers if published <= a[0] <= switched]
+            print(f"hot swap ({server.url}): {len(answers)} requests, "
+                  f"{sum(a[1] != 200 for a in answers)} failed, switched "
+                  f"{switched - published:.2f} s after publishing; {len(during)} requests "
+                  f"during the switch, the slowest {max(a[3] for a in during) * 1e3:.0f} ms")
+
+    def test_sigterm_exits_zero(self):
+        server = Server(self.export_dir, os.path.join(self.tmp, "sigterm.log"), "--runtime=litert")
+        server.wait_ready()
+        self.assertEqual(server.stop(), 0)
+        self.assertNotIn("Traceback", server.log_text())
+
+
+if __name__ == "__main__":
+    tf.test.main()
