@@ -14,8 +14,8 @@ from absl.testing import parameterized
 
 from keras_dae import data
 from keras_dae.config import TrainConfig
-from cli import CliAssertions, run_module
-from idx_fixtures import idx_bytes, write_mnist_dir
+from tests.cli import CliAssertions, run_module
+from tests.idx_fixtures import idx_bytes, write_mnist_dir
 
 
 class IdxTest(parameterized.TestCase, tf.test.TestCase):

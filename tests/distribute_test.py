@@ -11,7 +11,7 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from idx_fixtures import write_mnist_dir
+from tests.idx_fixtures import write_mnist_dir
 from keras_dae import distribute
 from keras_dae.rundir import RunError
 

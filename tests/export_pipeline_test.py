@@ -13,7 +13,7 @@ from unittest import mock
 
 import numpy as np
 import tensorflow as tf
-from idx_fixtures import write_mnist_dir
+from tests.idx_fixtures import write_mnist_dir
 
 import keras_dae
 from export import layout, manifest, parity, pipeline, tflite, verify

@@ -4,7 +4,7 @@ from absl import flags as absl_flags
 from absl.testing import absltest, parameterized
 
 import flags
-from cli import CliAssertions, run_module
+from tests.cli import CliAssertions, run_module
 from keras_dae.config import ConfigError
 
 def parse(*args):

@@ -8,7 +8,7 @@ import sys
 
 from absl.testing import absltest
 
-from cli import ROOT, CliAssertions, run_module
+from tests.cli import ROOT, CliAssertions, run_module
 from keras_dae import durable, locking, rundir
 from keras_dae.config import TrainConfig
 

@@ -17,10 +17,11 @@ import urllib.request
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
-from serving_fixtures import calibration_images, publish_version, train_tiny_model
+from tests.export_fixtures import publish_test_version, train_tiny_run
+from tests.idx_fixtures import write_mnist_dir
 
-from export import layout, manifest, parity
-from keras_dae import durable
+from export import layout, manifest, parity, publish
+from keras_dae import data, durable, rundir
 from keras_dae.model import reconstructor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,11 +96,14 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.tmp = tempfile.mkdtemp(prefix="serve_test-")
-        model = train_tiny_model(cls.tmp)
-        cls.autoencoder, cls.data = model.autoencoder, model.data
+        data_dir = os.path.join(cls.tmp, "mnist")
+        os.makedirs(data_dir)
+        write_mnist_dir(data_dir, n_train=300, n_test=500)
+        config = train_tiny_run(cls.tmp, data_dir=data_dir)
+        cls.autoencoder = rundir.load_autoencoder(os.path.join(config.workdir, rundir.MODEL))
+        cls.data = data.load(config)
         cls.export_dir = os.path.join(cls.tmp, "export")
-        publish_version(cls.export_dir, 1, model, calibration_images(cls.data.x_train,
-                                                                     model.config))
+        publish_test_version(cls.export_dir, config.workdir)
         cls.savedmodel = Server(cls.export_dir, os.path.join(cls.tmp, "savedmodel.log"))
         cls.litert = Server(cls.export_dir, os.path.join(cls.tmp, "litert.log"),
                             "--runtime=litert", f"--max_body_bytes={LIMIT_BYTES}",
@@ -199,25 +203,24 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         self.assertNotIn("Traceback", self.litert.log_text())
 
     def publish_copy(self, version: int, tamper: bool = False) -> None:
-        """Publishes `version` as a copy of version 1 (files renamed in whole, record last);
-        with `tamper`, one file differs from its manifest."""
-        sm = durable.make_temp_dir(os.path.join(self.export_dir, layout.SAVED_MODEL), "v")
-        os.rmdir(sm)
-        shutil.copytree(layout.saved_model_dir(self.export_dir, 1), sm)
-        record = durable.make_temp_dir(os.path.join(self.export_dir, layout.VERSIONS), "v")
-        os.rmdir(record)
-        shutil.copytree(layout.version_dir(self.export_dir, 1), record)
-        durable.rename(sm, layout.saved_model_dir(self.export_dir, version))
-        files = {name.replace(f"{layout.SAVED_MODEL}/1/", f"{layout.SAVED_MODEL}/{version}/")
-                 .replace(f"{layout.VERSIONS}/1/", f"{layout.VERSIONS}/{version}/"): digest
-                 for name, digest in manifest.build(self.export_dir, 1, manifest.version_files(
-                     self.export_dir, 1))["files"].items()}
-        durable.write_json(os.path.join(record, layout.MANIFEST),
-                           {"version": version, "files": files})
-        if tamper:
-            with open(os.path.join(record, layout.MODEL_INFO), "a") as f:
-                f.write(" ")
-        durable.rename(record, layout.version_dir(self.export_dir, version))
+        """Publishes `version` as a copy of version 1 through the export's own staging and
+        publishing; with `tamper`, one file differs from its manifest (changed before the
+        renames, as publish.publish makes them)."""
+        staging = publish.stage(self.export_dir)
+        self.assertEqual(staging.version, version)
+        shutil.copytree(layout.saved_model_dir(self.export_dir, 1), staging.saved_model,
+                        dirs_exist_ok=True)
+        shutil.copytree(layout.version_dir(self.export_dir, 1), staging.record,
+                        dirs_exist_ok=True)
+        if not tamper:
+            publish.publish(self.export_dir, staging)
+            return
+        durable.write_json(os.path.join(staging.record, layout.MANIFEST),
+                           manifest.build(version, staging.saved_model, staging.record))
+        with open(os.path.join(staging.record, layout.MODEL_INFO), "a") as f:
+            f.write(" ")
+        durable.rename(staging.saved_model, layout.saved_model_dir(self.export_dir, version))
+        durable.rename(staging.record, layout.version_dir(self.export_dir, version))
 
     def test_hot_swap_under_load_and_bad_version_skipped(self):
         body = {"instances": self.x[:1].tolist()}

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from absl import flags as absl_flags  # noqa: E402
 
 import flags  # noqa: E402
-from idx_fixtures import write_mnist_dir  # noqa: E402
+from tests.idx_fixtures import write_mnist_dir  # noqa: E402
 from keras_dae import __main__ as cli  # noqa: E402
 from keras_dae import callbacks, data, figures, training  # noqa: E402
 

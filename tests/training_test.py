@@ -13,7 +13,7 @@ from absl.testing import parameterized
 import keras_dae
 from keras_dae import training
 from keras_dae.config import TrainConfig
-from idx_fixtures import write_mnist_dir
+from tests.idx_fixtures import write_mnist_dir
 
 
 class ScheduleAndLossTest(parameterized.TestCase, tf.test.TestCase):

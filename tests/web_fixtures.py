@@ -12,9 +12,7 @@ import numpy as np
 from PIL import Image
 
 from export import layout
-from keras_dae.data import load_idx_split
-from keras_dae.durable import write_bytes, write_json
-from tests.idx_fixtures import write_mnist_dir
+from tests.export_fixtures import publish_test_version, train_tiny_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
@@ -23,8 +21,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 SAMPLES = 20  # Real MNIST test digits in samples.json (the export writes 100).
-PAGE_MODELS = {"float32": "serving_default", "int8": "serving_default",
-               "encoder": "encode", "decoder": "decode"}
 
 
 def off_centre(digit: np.ndarray, size: tuple[int, int], canvas: tuple[int, int],
@@ -47,60 +43,14 @@ def photo_of_digit(digit: np.ndarray, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.uint8(np.clip(rgb, 0, 255).round()))
 
 
-def model_info(config) -> dict:
-    """model.json of a training config (the export writes the same keys)."""
-    from keras_dae.corruption import max_value
-
-    return {"run_name": config.run_name, "latent_dim": config.latent_dim,
-            "add_noise": config.add_noise, "noise": config.noise,
-            "noise_rate": config.noise_rate, "binarize_input": config.binarize_input,
-            "loss": config.loss,
-            "input_max": max_value(config.noise, config.noise_rate) if config.add_noise else 1.0}
-
-
-def mnist_samples(count: int = SAMPLES) -> dict:
-    """samples.json: the first `count` real MNIST test images (raw bytes) and labels."""
-    split = load_idx_split(MNIST_DIR, "test")
-    return {"images": split.images[:count].reshape(count, -1).tolist(),
-            "labels": split.labels[:count].tolist()}
-
-
-def write_export(export_dir: str, model_path: str, config, samples: int = SAMPLES) -> str:
-    """Converts the Keras model at `model_path` into `export_dir`'s version 1 with `samples` test
-    digits; returns versions/1/."""
-    from export import tflite
-    from export.savedmodel import write_saved_model
-    from keras_dae.data import preprocess
-    from keras_dae.rundir import load_autoencoder
-
-    saved_model = layout.saved_model_dir(export_dir, 1)
-    write_saved_model(load_autoencoder(model_path), saved_model)
-    samples = mnist_samples(samples)
-    calibration = preprocess(np.array(samples["images"], np.uint8).reshape(-1, 28, 28),
-                             config.binarize_input)
-    record = layout.version_dir(export_dir, 1)
-    for name, signature in PAGE_MODELS.items():
-        variant = "int8" if name == "int8" else "float32"
-        write_bytes(os.path.join(record, "tflite", f"{name}.tflite"),
-                    tflite.convert(saved_model, variant, calibration, signature))
-    write_json(os.path.join(record, layout.MODEL_INFO), model_info(config))
-    write_json(os.path.join(record, layout.SAMPLES), samples)
-    return record
-
-
 def tiny_export(export_dir: str) -> str:
-    """Trains a z=2 DAE for one epoch on 300 random images and exports it; returns versions/1/."""
-    from keras_dae.config import TrainConfig
-    from keras_dae.training import train_and_evaluate
-
+    """Trains a z=2 DAE for one epoch on 300 real MNIST digits and exports it (samples.json: the
+    first MNIST test digits); returns the published versions/<v>/."""
     with tempfile.TemporaryDirectory(prefix="web_fixture-") as folder:
-        data_dir = os.path.join(folder, "mnist")
-        os.makedirs(data_dir)
-        write_mnist_dir(data_dir, n_train=300, n_test=20)
-        config = TrainConfig(latent_dim=2, epochs=1, data_dir=data_dir, print_every=0,
-                             output_dir=os.path.join(folder, "run"))
-        train_and_evaluate(config)
-        return write_export(export_dir, os.path.join(config.output_dir, "model.keras"), config)
+        config = train_tiny_run(folder, latent_dim=2, data_dir=MNIST_DIR, train_examples=300,
+                                test_examples=SAMPLES)
+        version = publish_test_version(export_dir, config.workdir)
+    return layout.version_dir(export_dir, version)
 
 
 def start_server(export_dir: str) -> tuple[subprocess.Popen, str]:
@@ -114,15 +64,3 @@ def start_server(export_dir: str) -> tuple[subprocess.Popen, str]:
         server.kill()
         raise RuntimeError(f"export.web did not start: {line}{server.stderr.read()}")
     return server, match.group(0)
-
-
-if __name__ == "__main__":  # python -m tests.web_fixtures EXPORT_DIR [MODEL.keras]
-    import sys
-
-    from keras_dae.rundir import training_config
-
-    if len(sys.argv) == 3:
-        run = os.path.dirname(sys.argv[2])
-        print(write_export(sys.argv[1], sys.argv[2], training_config(run), samples=100))
-    else:
-        print(tiny_export(sys.argv[1]))
