@@ -159,7 +159,7 @@ def define_inference_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
 
 def define_evaluate_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of `python -m keras_dae.evaluate`."""
-    define = dict(flag_values=flag_values)
+    define = {"flag_values": flag_values}
     flags.DEFINE_string("run", None, "The finished run folder to evaluate (results go into it).",
                         required=True, **define)
     flags.DEFINE_string("compare", None,

@@ -64,18 +64,23 @@ def evaluation_data(config, data_dir: str | None) -> data.Data:
 
 
 def feature_models(autoencoder):
-    """(reconstruct, encode, hidden) prediction functions of `autoencoder`, corruption off."""
+    """(reconstruct, features) of `autoencoder`, corruption off: images -> reconstructions, and
+    images -> {"z": codes, "hidden": the last hidden layer} in one pass."""
     import keras  # Here, not at the top: a refused folder is reported before Keras loads (5 s).
 
     from keras_dae.model import reconstructor
 
-    encoder = autoencoder.get_layer("encoder")
-    hidden = keras.Model(encoder.inputs, encoder.get_layer(HIDDEN_LAYER).output)
+    clean, encoder = reconstructor(autoencoder), autoencoder.get_layer("encoder")
+    both = keras.Model(encoder.inputs, [encoder.outputs[0], encoder.get_layer(HIDDEN_LAYER).output])
 
-    def predictor(model):
-        return lambda x: np.asarray(model.predict(x, batch_size=BATCH, verbose=0))
+    def reconstruct(x):
+        return np.asarray(clean.predict(x, batch_size=BATCH, verbose=0))
 
-    return predictor(reconstructor(autoencoder)), predictor(encoder), predictor(hidden)
+    def features(x):
+        z, hidden = both.predict(x, batch_size=BATCH, verbose=0)
+        return {"z": np.asarray(z), "hidden": np.asarray(hidden)}
+
+    return reconstruct, features
 
 
 def denoising_curves(reconstruct, x: np.ndarray) -> dict:
@@ -100,16 +105,19 @@ def denoising_curves(reconstruct, x: np.ndarray) -> dict:
     return curves
 
 
-def linear_probes(encode, hidden, d: data.Data, epochs: int) -> dict:
+def linear_probes(features, d: data.Data, epochs: int) -> dict:
     """Test accuracy of softmax regression on the codes z and on the last hidden layer of the
     whole training split, one fit of `epochs` epochs per seed in PROBE_SEEDS."""
     from keras_dae.probe import probe_accuracy  # Keras: see feature_models.
 
     probes = {"examples": len(d.x_train), "epochs": epochs, "seeds": list(PROBE_SEEDS)}
-    for name, features in (("z", encode), ("hidden", hidden)):
-        train, test = features(d.x_train), features(d.x_test)
+    train, test = features(d.x_train), features(d.x_test)
+    for name in ("z", "hidden"):
         probes[name] = metrics.summary(
-            [probe_accuracy(train, d.y_train, test, d.y_test, seed, epochs) for seed in PROBE_SEEDS]
+            [
+                probe_accuracy(train[name], d.y_train, test[name], d.y_test, seed, epochs)
+                for seed in PROBE_SEEDS
+            ]
         )
     return probes
 
@@ -158,17 +166,30 @@ def anomaly_report(config, scores: dict) -> dict:
 def measure(
     run: Run, data_dir: str | None, ood_dir: str | None, probe_epochs: int = PROBE_EPOCHS
 ) -> Measured:
-    """Every measurement of one run."""
+    """Every measurement of one run, with the seconds each part took."""
     d = evaluation_data(run.config, data_dir)
-    reconstruct, encode, hidden = feature_models(run.autoencoder)
+    reconstruct, features = feature_models(run.autoencoder)
+    seconds, started = {}, time.perf_counter()
+
+    def lap(name):
+        nonlocal started
+        seconds[name], started = round(time.perf_counter() - started, 3), time.perf_counter()
+
     scores = anomaly_scores(reconstruct, anomaly_sets(run.config, d, ood_dir))
+    lap("anomaly")
+    denoising = denoising_curves(reconstruct, d.x_test)
+    lap("denoising")
+    probe = linear_probes(features, d, probe_epochs)
+    lap("probe")
     report = {
         "run": run.path,
         "run_name": run.config.run_name,
+        "label": os.path.basename(os.path.normpath(run.path)),  # Its folder: tells runs apart.
         "training_seconds": sum(e.get("seconds", 0.0) for e in run.epochs),
-        "denoising": denoising_curves(reconstruct, d.x_test),
-        "probe": linear_probes(encode, hidden, d, probe_epochs),
+        "denoising": denoising,
+        "probe": probe,
         "anomaly": anomaly_report(run.config, scores),
+        "part_seconds": seconds,
     }
     kernel = run.autoencoder.get_layer("encoder").get_layer(FIRST_LAYER).get_weights()[0]
     return Measured(report, scores, kernel)

@@ -41,7 +41,7 @@ def save_denoising(path: str, report: dict, compared: dict | None) -> None:
                 label="corrupted input",
             )
             ax.plot(
-                curves["rates"], curves[f"model_{metric}"], "o-", ms=3, label=report["run_name"]
+                curves["rates"], curves[f"model_{metric}"], "o-", ms=3, label=report["label"]
             )
             other = None if compared is None else compared["denoising"][kind]
             if other is not None:
@@ -50,7 +50,7 @@ def save_denoising(path: str, report: dict, compared: dict | None) -> None:
                     other[f"model_{metric}"],
                     "s--",
                     ms=3,
-                    label=compared["run_name"],
+                    label=compared["label"],
                 )
             # The limits leave out the clean input's own score (CE ~0, PSNR 100 dB).
             shown = [
@@ -85,7 +85,7 @@ def save_filters(path: str, main, other=None) -> None:
         ax = fig.add_subplot(1, len(runs), i)
         grid = image_grid(strongest_filters(run.filters).reshape(-1, *IMAGE_SHAPE), cols=10)
         ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"{run.report['run_name']}: first-layer filters", fontsize=10)
+        ax.set_title(f"{run.report['label']}: first-layer filters", fontsize=10)
         ax.axis("off")
     save(fig, path, dpi=60)
 
@@ -122,6 +122,6 @@ def save_anomaly(path: str, report: dict, scores: dict) -> None:
     roc.plot([0, 1], [0, 1], ":", color="gray")
     roc.set_xlabel("false positive rate")
     roc.set_ylabel("true positive rate")
-    roc.set_title(f"{report['run_name']}: anomalies vs trained test digits", fontsize=10)
+    roc.set_title(f"{report['label']}: anomalies vs trained test digits", fontsize=10)
     roc.legend(fontsize=8)
     save(fig, path)

@@ -14,7 +14,7 @@ def _number(value, spec: str) -> str:
 
 def denoising_table(kind: str, runs: list[dict]) -> list[str]:
     """One row per rate: the corrupted input's CE and PSNR, then each run's."""
-    names = [r["run_name"] for r in runs]
+    names = [r["label"] for r in runs]
     lines = [
         f"### {kind}",
         "",
@@ -38,7 +38,7 @@ def markdown(evaluation: dict) -> str:
     runs = [evaluation] + ([evaluation["compare"]] if evaluation.get("compare") else [])
     probe = evaluation["probe"]
     lines = [
-        f"# What {evaluation['run_name']} learned",
+        f"# What {evaluation['label']} learned",
         "",
         f"Run `{evaluation['run']}`"
         + (f", compared with `{runs[1]['run']}`" if len(runs) > 1 else "")
@@ -60,7 +60,7 @@ def markdown(evaluation: dict) -> str:
     for r in runs:
         z, h = r["probe"]["z"], r["probe"]["hidden"]
         lines.append(
-            f"| {r['run_name']} | {z['mean']:.2%} +- {z['std']:.2%} | "
+            f"| {r['label']} | {z['mean']:.2%} +- {z['std']:.2%} | "
             f"{h['mean']:.2%} +- {h['std']:.2%} |"
         )
     lines += [
@@ -74,7 +74,7 @@ def markdown(evaluation: dict) -> str:
         auc = r["anomaly"]["roc_auc"]
         held = r["anomaly"]["held_out_digits"]
         lines.append(
-            f"| {r['run_name']} | {_number(auc['held_out'], '.3f')}"
+            f"| {r['label']} | {_number(auc['held_out'], '.3f')}"
             f"{f' ({held})' if held else ''} | "
             + " | ".join(_number(auc[k], ".3f") for k in list(AUC_NAMES)[1:])
             + " |"

@@ -132,7 +132,7 @@ class EvaluateTest(parameterized.TestCase):
         with open(os.path.join(self.run_dir, evaluate.JSON)) as f:
             self.assertEqual(json.load(f), self.evaluation)
         with open(os.path.join(self.run_dir, evaluate.MARKDOWN)) as f:
-            self.assertIn("| DAE-CE-z10 |", f.read())
+            self.assertIn("| run |", f.read())  # The run folder's name.
 
     def test_contract(self):
         e = self.evaluation
@@ -202,6 +202,7 @@ class EvaluateTest(parameterized.TestCase):
         """The n-th fsync or rename fails, for every n: no temporaries stay, evaluation.json is
         absent or complete, and the rerun writes everything."""
         report = {k: v for k, v in self.evaluation.items() if k not in ("compare", "seconds")}
+        report["denoising"] = {"mask": report["denoising"]["mask"]}  # One panel: quicker.
         rng = np.random.default_rng(0)
         scores = {name: rng.random(5) for name in report["anomaly"]["images"]}
         main = evaluate.Measured(report, scores, rng.normal(size=(784, 120)))
