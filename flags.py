@@ -60,6 +60,10 @@ def define_train_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_boolean("overwrite", d.overwrite,
                          "Start anew in an --output_dir that holds another (or a finished) run, "
                          "instead of refusing it (or resuming).", **define)
+    flags.DEFINE_multi_integer("exclude_digits", list(d.exclude_digits),
+                               "Leave this digit class out of the training split (repeatable; "
+                               "test keeps it): the held-out anomalies of keras_dae.evaluate.",
+                               lower_bound=0, upper_bound=9, **define)
 
 
 def program_name(argv: list[str]) -> str:
@@ -235,3 +239,22 @@ def define_serving_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
                          lower_bound=1, **define)
     flags.DEFINE_string("hey", "hey", "The `hey` load generator (Debian package hey).", **define)
     flags.DEFINE_string("output", None, "Also write the JSON results to this file.", **define)
+
+
+def define_evaluate_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of `python -m keras_dae.evaluate`."""
+    define = {"flag_values": flag_values}
+    flags.DEFINE_string("run", None, "The finished run folder to evaluate (results go into it).",
+                        required=True, **define)
+    flags.DEFINE_string("compare", None,
+                        "Another finished run folder (e.g. the AE) measured the same way and "
+                        "shown beside --run.", **define)
+    flags.DEFINE_string("ood_dir", None,
+                        "Folder of the four MNIST-format IDX files (e.g. Fashion-MNIST) whose "
+                        "test split is scored as out-of-distribution images.", **define)
+    flags.DEFINE_string("data_dir", None,
+                        "MNIST IDX folder (default: the run's own, from its history.json).",
+                        **define)
+    flags.DEFINE_integer("probe_epochs", 5,
+                         "Epochs of each linear-probe fit (softmax regression, one per seed).",
+                         lower_bound=1, **define)

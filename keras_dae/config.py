@@ -40,15 +40,19 @@ class TrainConfig:
     tensorboard: bool = False
     overwrite: bool = False
     strategy: str = "default"
+    # Digit classes left out of the training split (test keeps them: anomaly detection).
+    exclude_digits: tuple[int, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "loss", str(self.loss).lower())
         object.__setattr__(self, "noise", str(self.noise).lower())
+        object.__setattr__(self, "exclude_digits", tuple(self.exclude_digits))
         for name in ("data_dir", "output_dir"):  # Absolute: history.json works from anywhere.
             if getattr(self, name):
                 object.__setattr__(self, name, os.path.abspath(getattr(self, name)))
         for problem in _problems(self):
             raise ConfigError(problem)
+        object.__setattr__(self, "exclude_digits", tuple(sorted(self.exclude_digits)))
 
     @property
     def run_name(self) -> str:
@@ -62,7 +66,8 @@ class TrainConfig:
         return self.output_dir or os.path.join("runs", self.run_name)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as JSON values (exclude_digits as a list, as history.json holds it)."""
+        return dataclasses.asdict(self) | {"exclude_digits": list(self.exclude_digits)}
 
     @classmethod
     def from_dict(cls, saved: dict) -> "TrainConfig":
@@ -71,9 +76,11 @@ class TrainConfig:
         return cls(**{k: v for k, v in saved.items() if k in names})
 
     def differences(self, saved: dict) -> list[str]:
-        """The fields that identify a run and differ between this config and `saved`."""
+        """The fields that identify a run and differ between this config and `saved`; a field
+        `saved` lacks (written before the field existed) counts as its default."""
+        defaults = TrainConfig().to_dict()
         return sorted(k for k, v in self.to_dict().items()
-                      if k not in NOT_IDENTITY and saved.get(k) != v)
+                      if k not in NOT_IDENTITY and saved.get(k, defaults[k]) != v)
 
 
 def _problems(c: TrainConfig):
@@ -104,3 +111,8 @@ def _problems(c: TrainConfig):
         yield f"print_every must be an integer >= 0 (0: off), got {c.print_every!r}"
     if not isinstance(c.seed, int) or c.seed < 0:
         yield f"seed must be an integer >= 0, got {c.seed!r}"
+    digits = c.exclude_digits
+    if any(isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 9 for d in digits):
+        yield f"exclude_digits must be digits 0-9, got {list(digits)!r}"
+    elif len(set(digits)) != len(digits) or len(digits) == 10:
+        yield f"exclude_digits must be distinct and leave a digit to train on, got {list(digits)!r}"

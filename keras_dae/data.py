@@ -176,12 +176,21 @@ def preprocess(images: np.ndarray, binarize: bool) -> np.ndarray:
     return (x >= 0.5).astype(np.float32) if binarize else x
 
 
+def without_digits(s: Split, digits) -> Split:
+    """`s` less the examples whose label is in `digits`, in order."""
+    keep = ~np.isin(s.labels, list(digits))
+    return Split(s.images[keep], s.labels[keep])
+
+
 def load(config) -> Data:
-    """The train and test splits that `config` names, preprocessed and limited."""
+    """The train and test splits that `config` names, preprocessed and limited; the training
+    split first loses `config.exclude_digits` (then `train_examples` counts what is left)."""
     splits = []
     for split, limit in (("train", config.train_examples), ("test", config.test_examples)):
         s = (load_idx_split(config.data_dir, split) if config.data_dir
              else load_tfds_split(config.dataset, split))
+        if split == "train":
+            s = without_digits(s, config.exclude_digits)
         splits += [preprocess(s.images[:limit], config.binarize_input), s.labels[:limit]]
     return Data(*splits)
 
