@@ -67,7 +67,7 @@ def atomic_path(path: str):
         fsync_file(tmp)
         rename(tmp, path)
     except OSError as e:
-        if e.filename not in (None, tmp):
+        if e.errno is None or e.filename not in (None, tmp):
             raise
         raise OSError(e.errno, e.strerror, path) from None  # Name the file, not the temporary.
     finally:
