@@ -24,6 +24,7 @@ MODEL_INFO = "model.json"
 SAMPLES = "samples.json"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+MODEL_CARD = "MODEL_CARD.md"
 TFLITE = "tflite"
 MICRO = "micro"
 # Kept so that removing a killed export's incomplete version never frees its number.
@@ -31,7 +32,7 @@ LAST_VERSION = ".last_version"
 VARIANTS = ("float32", "float16", "dynamic_range", "int8", "int8_io")  # Of the autoencoder.
 HALVES = ("encoder", "decoder")
 # The files every version record holds (relative to versions/<v>/), manifest.json excepted.
-RECORD_FILES = ((REPORT_JSON, REPORT_MD, MODEL_INFO, SAMPLES)
+RECORD_FILES = ((REPORT_JSON, REPORT_MD, MODEL_CARD, MODEL_INFO, SAMPLES)
                 + tuple(f"{TFLITE}/{name}.tflite" for name in VARIANTS + HALVES)
                 + (f"{MICRO}/model_data.cc", f"{MICRO}/model_data.h"))
 SAVED_MODEL_FILES = ("saved_model.pb",)  # The files every SavedModel version holds, at least.

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from export import layout, parity, publish, savedmodel, tflite
+from export import layout, model_card, parity, publish, savedmodel, tflite
 from export.config import ExportConfig
 from export.errors import ExportError
 from export.litert import LiteRTModel
@@ -48,6 +48,7 @@ def export_model(config: ExportConfig) -> dict:
             write_reports(staging.record, report)
             write_model_info(staging.record, train_config)
             write_samples(staging.record, train_config)
+            write_model_card(staging.record, config, train_config, report)
             refuse_failures(report)
             publish.publish(config.export_dir, staging)
         finally:
@@ -187,6 +188,16 @@ def model_info(train_config: TrainConfig) -> dict:
 
 def write_model_info(record: str, train_config: TrainConfig) -> None:
     durable.write_json(os.path.join(record, layout.MODEL_INFO), model_info(train_config))
+
+
+def write_model_card(record: str, config: ExportConfig, train_config: TrainConfig,
+                     report: dict) -> None:
+    """MODEL_CARD.md: what the model is, its data and settings, the run's evaluation when there is
+    one (evaluation.json beside the model), the parity table, uses and limits."""
+    run = os.path.dirname(os.path.abspath(config.model))
+    card = model_card.render(model_info(train_config), rundir.read_history(run), report,
+                             rundir.read_evaluation(run))
+    durable.write_text(os.path.join(record, layout.MODEL_CARD), card)
 
 
 def write_samples(record: str, train_config: TrainConfig) -> None:

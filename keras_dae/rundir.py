@@ -16,6 +16,7 @@ from keras_dae.config import ConfigError, TrainConfig
 
 HISTORY = "history.json"
 MODEL = "model.keras"
+EVALUATION = "evaluation.json"  # Written by keras_dae.evaluate, last of its outputs.
 
 
 class RunError(RuntimeError):
@@ -43,6 +44,19 @@ def write_history(workdir: str, config: TrainConfig, epochs: list, finished: boo
     """Writes history.json; `finished` is the completion fact, set once every output exists."""
     durable.write_json(os.path.join(workdir, HISTORY),
                        {"config": config.to_dict(), "epochs": epochs, "finished": finished})
+
+
+def read_evaluation(workdir: str) -> dict | None:
+    """`evaluation.json` of `workdir` (None when the run was not evaluated); RunError when it
+    cannot be read."""
+    path = os.path.join(workdir, EVALUATION)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        raise RunError(f"{path}: unreadable; run the evaluation again") from None
 
 
 def previous_epochs(config: TrainConfig, workdir: str) -> list:

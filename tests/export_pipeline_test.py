@@ -55,13 +55,21 @@ class ExportTest(tf.test.TestCase):
         shutil.copytree(self.export_dir, export_dir)
         return export_dir
 
+    def test_model_card_has_the_run_and_the_parity_table(self):
+        with open(os.path.join(self.record, "MODEL_CARD.md")) as f:
+            card = f.read()
+        self.assertIn("DAE-CE-z10", card)
+        row = next(r for r in self.report["variants"] if r["variant"] == "int8")
+        self.assertIn(f"| int8 | {row['bytes']:,} |", card)
+        self.assertIn("versions/1/MODEL_CARD.md", manifest.read(self.export_dir, 1))
+
     def test_layout(self):
         self.assertEqual(self.report["version"], 1)
         self.assertCountEqual(
             os.listdir(os.path.join(self.record, "tflite")),
             [f"{v}.tflite" for v in tflite.VARIANTS] + ["encoder.tflite", "decoder.tflite"])
-        for name in ("report.json", "report.md", "manifest.json", "model.json", "samples.json",
-                     "micro/model_data.cc", "micro/model_data.h"):
+        for name in ("report.json", "report.md", "MODEL_CARD.md", "manifest.json", "model.json",
+                     "samples.json", "micro/model_data.cc", "micro/model_data.h"):
             self.assertTrue(os.path.isfile(os.path.join(self.record, name)), name)
         self.assertTrue(os.path.isfile(os.path.join(self.export_dir, "saved_model", "1",
                                                     "saved_model.pb")))
