@@ -54,7 +54,7 @@ def _uses_and_limits(model_info: dict, history: dict, report: dict) -> list[str]
         "Intended uses:",
         "",
         "- denoising binarized 28x28 digits (white on black, centred as in MNIST);",
-        "- teaching: what an (denoising) autoencoder learns, its codes and filters;",
+        "- teaching: what a (denoising) autoencoder learns, its codes and filters;",
         "- anomaly scoring: the reconstruction error of an image as its anomaly score.",
         "",
         "Limits:",
@@ -76,14 +76,17 @@ def _uses_and_limits(model_info: dict, history: dict, report: dict) -> list[str]
     )
     quantized = [r for r in report["variants"] if r["variant"] in QUANTIZED]
     if quantized:
-        lost = "; ".join(f"`{r['variant']}` {r['ce_change']:+.2%}" for r in quantized)
+        lost = "; ".join(
+            f"`{r['variant']}` {r['ce_change']:+.2%} (pixels off by up to {r['max_abs_diff']:.3f})"
+            for r in quantized
+        )
         lines += [
             "",
             (
                 "What the integer variants lose: their weights (and for `int8`/`int8_io` "
                 "the activations, calibrated on training images) are 8-bit, so test CE rises "
-                f"against the float Keras model: {lost}. Use `float32` or `float16` where "
-                "the last digits of the reconstruction matter."
+                f"against the float Keras model and single output pixels move: {lost}. Use "
+                "`float32` or `float16` where the last digits of the reconstruction matter."
             ),
         ]
     return lines + [""]

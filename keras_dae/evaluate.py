@@ -53,7 +53,19 @@ class Measured(NamedTuple):
 def open_run(path: str) -> Run:
     """The finished run in `path` and its autoencoder; RunError for anything else."""
     config, epochs = rundir.finished_run(path)
-    return Run(path, config, epochs, rundir.load_autoencoder(os.path.join(path, rundir.MODEL)))
+    model_path = os.path.join(path, rundir.MODEL)
+    autoencoder = rundir.load_autoencoder(model_path)
+    try:
+        encoder = autoencoder.get_layer("encoder")
+        autoencoder.get_layer("decoder")
+        for name in (FIRST_LAYER, HIDDEN_LAYER):
+            encoder.get_layer(name)
+    except (ValueError, AttributeError):
+        raise rundir.RunError(
+            f"{model_path}: not a keras-dae autoencoder (no encoder with layers {FIRST_LAYER} "
+            f"and {HIDDEN_LAYER}, or no decoder)"
+        ) from None
+    return Run(path, config, epochs, autoencoder)
 
 
 def evaluation_data(config, data_dir: str | None) -> data.Data:
@@ -239,7 +251,7 @@ def main(argv):
     f = flags.FLAGS
     try:
         evaluation = evaluate(f.run, f.compare, f.ood_dir, f.data_dir, f.probe_epochs)
-    except (rundir.RunError, data.DataError, locking.FolderLocked, ConfigError) as e:
+    except (rundir.RunError, data.DataError, locking.FolderLocked, ConfigError, OSError) as e:
         sys.exit(f"{flags.program_name(argv)}: error: {e}")
     print(
         f"wrote {JSON}, {MARKDOWN} and {', '.join(FIGURES)} to {f.run} in "

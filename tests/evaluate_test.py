@@ -167,6 +167,16 @@ class EvaluateTest(parameterized.TestCase):
             evaluate.evaluate(missing)
         self.assertFalse(os.path.exists(missing))
 
+    def test_refuses_a_model_of_another_kind(self):
+        import keras
+
+        folder = os.path.join(self.create_tempdir().full_path, "run")
+        shutil.copytree(self.run_dir, folder)
+        other = keras.Sequential([keras.Input((784,)), keras.layers.Dense(784, name="encoder")])
+        other.save(os.path.join(folder, rundir.MODEL))
+        with self.assertRaisesRegex(rundir.RunError, "not a keras-dae autoencoder"):
+            evaluate.evaluate(folder)
+
     def unfinished_run(self) -> str:
         folder = os.path.join(self.create_tempdir().full_path, "run")
         shutil.copytree(self.run_dir, folder)

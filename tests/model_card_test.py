@@ -100,7 +100,7 @@ class ModelCardTest(absltest.TestCase):
             "95.94% +- 0.23%",
             "held-out digits [9] | 0.789 |",
             "inverted digits | 0.999 |",
-            "`int8` +1.23%",
+            "`int8` +1.23% (pixels off by up to 0.001)",
             "| int8 | 1,234,567 |",
             "| float32 |",
             "digits 9 were left out",
