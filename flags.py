@@ -16,54 +16,125 @@ def define_train_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of `python -m keras_dae`; the original's names and short names are kept."""
     d = TrainConfig()
     define = dict(flag_values=flag_values)
-    flags.DEFINE_boolean("add_noise", d.add_noise,
-                         "Train a denoising AE (corrupt the input); --noadd_noise for a plain AE.",
-                         short_name="n", **define)
-    flags.DEFINE_boolean("binarize_input", d.binarize_input,
-                         "Binarize pixels (pixel/255 >= 0.5).", short_name="b", **define)
+    flags.DEFINE_boolean(
+        "add_noise",
+        d.add_noise,
+        "Train a denoising AE (corrupt the input); --noadd_noise for a plain AE.",
+        short_name="n",
+        **define,
+    )
+    flags.DEFINE_boolean(
+        "binarize_input",
+        d.binarize_input,
+        "Binarize pixels (pixel/255 >= 0.5).",
+        short_name="b",
+        **define,
+    )
     flags.DEFINE_integer("epochs", d.epochs, "Epochs to train.", short_name="e", **define)
-    flags.DEFINE_enum("loss", d.loss, LOSSES, "Reconstruction loss: per-pixel cross-entropy or MSE.",
-                      short_name="ls", case_sensitive=False, **define)
-    flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate.", short_name="lr", **define)
-    flags.DEFINE_integer("lr_decay_epoch", d.lr_decay_epoch,
-                         "From this epoch on (1-based) the learning rate is divided by "
-                         "--lr_decay_factor.", **define)
+    flags.DEFINE_enum(
+        "loss",
+        d.loss,
+        LOSSES,
+        "Reconstruction loss: per-pixel cross-entropy or MSE.",
+        short_name="ls",
+        case_sensitive=False,
+        **define,
+    )
+    flags.DEFINE_float(
+        "learning_rate", d.learning_rate, "Adam learning rate.", short_name="lr", **define
+    )
+    flags.DEFINE_integer(
+        "lr_decay_epoch",
+        d.lr_decay_epoch,
+        "From this epoch on (1-based) the learning rate is divided by --lr_decay_factor.",
+        **define,
+    )
     flags.DEFINE_float("lr_decay_factor", d.lr_decay_factor, "Learning-rate divisor.", **define)
-    flags.DEFINE_integer("latent_dim", d.latent_dim, "Size of the code z.", short_name="z", **define)
-    flags.DEFINE_integer("print_every", d.print_every,
-                         "Log the training loss every N batches (0: only per epoch).",
-                         short_name="p", **define)
+    flags.DEFINE_integer(
+        "latent_dim", d.latent_dim, "Size of the code z.", short_name="z", **define
+    )
+    flags.DEFINE_integer(
+        "print_every",
+        d.print_every,
+        "Log the training loss every N batches (0: only per epoch).",
+        short_name="p",
+        **define,
+    )
     flags.DEFINE_integer("batch_size", d.batch_size, "Training batch size (global).", **define)
-    flags.DEFINE_enum("noise", d.noise, NOISE_KINDS,
-                      "Corruption for the DAE: dropout (zero, rescale survivors: the original), "
-                      "mask (zero, no rescale: Vincent et al. 2008) or gaussian (add, clip to "
-                      "[0, 1]).", case_sensitive=False, **define)
-    flags.DEFINE_float("noise_rate", d.noise_rate,
-                       "Fraction of pixels dropped (dropout, mask) or the sigma (gaussian).", **define)
+    flags.DEFINE_enum(
+        "noise",
+        d.noise,
+        NOISE_KINDS,
+        "Corruption for the DAE: dropout (zero, rescale survivors: the original), "
+        "mask (zero, no rescale: Vincent et al. 2008) or gaussian (add, clip to "
+        "[0, 1]).",
+        case_sensitive=False,
+        **define,
+    )
+    flags.DEFINE_float(
+        "noise_rate",
+        d.noise_rate,
+        "Fraction of pixels dropped (dropout, mask) or the sigma (gaussian).",
+        **define,
+    )
     flags.DEFINE_integer("seed", d.seed, "Random seed: same seed, same run.", **define)
-    flags.DEFINE_string("dataset", d.dataset,
-                        "TFDS dataset name (mnist, fashion_mnist, kmnist); ignored with --data_dir.", **define)
-    flags.DEFINE_string("data_dir", d.data_dir,
-                        "Folder with the four MNIST-format IDX files (gzipped or not); no network "
-                        "needed.", **define)
-    flags.DEFINE_string("output_dir", d.output_dir,
-                        "Where outputs go (default: runs/<AE|DAE>-<CE|MSE>-z<latent_dim>).", **define)
-    flags.DEFINE_integer("train_examples", d.train_examples,
-                         "Use only the first N training images (quick tries).", **define)
-    flags.DEFINE_integer("test_examples", d.test_examples, "Use only the first N test images.", **define)
-    flags.DEFINE_boolean("tensorboard", d.tensorboard,
-                         "Also write TensorBoard scalars and reconstruction images.", **define)
-    flags.DEFINE_enum("strategy", d.strategy, STRATEGIES,
-                      "tf.distribute strategy: one device, all local GPUs (mirrored), or the "
-                      "cluster in TF_CONFIG (multi_worker). --batch_size stays the global batch.",
-                      **define)
-    flags.DEFINE_boolean("overwrite", d.overwrite,
-                         "Start anew in an --output_dir that holds another (or a finished) run, "
-                         "instead of refusing it (or resuming).", **define)
-    flags.DEFINE_multi_integer("exclude_digits", list(d.exclude_digits),
-                               "Leave this digit class out of the training split (repeatable; "
-                               "test keeps it): the held-out anomalies of keras_dae.evaluate.",
-                               lower_bound=0, upper_bound=9, **define)
+    flags.DEFINE_string(
+        "dataset",
+        d.dataset,
+        "TFDS dataset name (mnist, fashion_mnist, kmnist); ignored with --data_dir.",
+        **define,
+    )
+    flags.DEFINE_string(
+        "data_dir",
+        d.data_dir,
+        "Folder with the four MNIST-format IDX files (gzipped or not); no network needed.",
+        **define,
+    )
+    flags.DEFINE_string(
+        "output_dir",
+        d.output_dir,
+        "Where outputs go (default: runs/<AE|DAE>-<CE|MSE>-z<latent_dim>).",
+        **define,
+    )
+    flags.DEFINE_integer(
+        "train_examples",
+        d.train_examples,
+        "Use only the first N training images (quick tries).",
+        **define,
+    )
+    flags.DEFINE_integer(
+        "test_examples", d.test_examples, "Use only the first N test images.", **define
+    )
+    flags.DEFINE_boolean(
+        "tensorboard",
+        d.tensorboard,
+        "Also write TensorBoard scalars and reconstruction images.",
+        **define,
+    )
+    flags.DEFINE_enum(
+        "strategy",
+        d.strategy,
+        STRATEGIES,
+        "tf.distribute strategy: one device, all local GPUs (mirrored), or the "
+        "cluster in TF_CONFIG (multi_worker). --batch_size stays the global batch.",
+        **define,
+    )
+    flags.DEFINE_boolean(
+        "overwrite",
+        d.overwrite,
+        "Start anew in an --output_dir that holds another (or a finished) run, "
+        "instead of refusing it (or resuming).",
+        **define,
+    )
+    flags.DEFINE_multi_integer(
+        "exclude_digits",
+        list(d.exclude_digits),
+        "Leave this digit class out of the training split (repeatable; "
+        "test keeps it): the held-out anomalies of keras_dae.evaluate.",
+        lower_bound=0,
+        upper_bound=9,
+        **define,
+    )
 
 
 def program_name(argv: list[str]) -> str:
@@ -86,8 +157,10 @@ def parse_or_exit(argv: list[str]) -> list[str]:
 def train_config_from_flags(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> TrainConfig:
     """The validated TrainConfig the parsed flags describe; raises ConfigError on a bad value."""
     if len(argv) > 1:
-        raise ConfigError(f"unexpected argument(s) {' '.join(argv[1:])!r}: booleans are set as "
-                          "--add_noise=false or --noadd_noise, not with a separate value")
+        raise ConfigError(
+            f"unexpected argument(s) {' '.join(argv[1:])!r}: booleans are set as "
+            "--add_noise=false or --noadd_noise, not with a separate value"
+        )
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     return TrainConfig(**{name: flag_values[name].value for name in names})
 
@@ -95,17 +168,27 @@ def train_config_from_flags(argv: list[str], flag_values: flags.FlagValues = FLA
 def define_train_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of the scripts in benchmarks/."""
     define = dict(flag_values=flag_values)
-    flags.DEFINE_string("data_dir", None, "Folder with the four MNIST IDX files.", required=True,
-                        **define)
-    flags.DEFINE_integer("epochs", 3, "Timed epochs, after one warm-up epoch.", lower_bound=1,
-                         **define)
-    flags.DEFINE_integer("repeats", 5, "Repeats of the roofline measurement (median is quoted).",
-                         lower_bound=1, **define)
-    flags.DEFINE_boolean("baseline", True,
-                         "Also train the unoptimized path (Keras Adam, one step per call, no XLA) "
-                         "in the same run, with this seed and the next: its epoch time, and the "
-                         "loss trajectories beside the default's.",
-                         **define)
+    flags.DEFINE_string(
+        "data_dir", None, "Folder with the four MNIST IDX files.", required=True, **define
+    )
+    flags.DEFINE_integer(
+        "epochs", 3, "Timed epochs, after one warm-up epoch.", lower_bound=1, **define
+    )
+    flags.DEFINE_integer(
+        "repeats",
+        5,
+        "Repeats of the roofline measurement (median is quoted).",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_boolean(
+        "baseline",
+        True,
+        "Also train the unoptimized path (Keras Adam, one step per call, no XLA) "
+        "in the same run, with this seed and the next: its epoch time, and the "
+        "loss trajectories beside the default's.",
+        **define,
+    )
 
 
 def define_export_flags(flag_values: flags.FlagValues = FLAGS):
@@ -113,76 +196,138 @@ def define_export_flags(flag_values: flags.FlagValues = FLAGS):
     define = dict(flag_values=flag_values)
     flags.DEFINE_string("model", None, "The trained model.keras to export.", **define)
     flags.DEFINE_string("export_dir", None, "Where the export goes (e.g. exports/dae).", **define)
-    flags.DEFINE_string("data_dir", None,
-                        "MNIST IDX folder for calibration and the parity check (default: the "
-                        "one the model was trained on, from history.json beside it).", **define)
-    flags.DEFINE_float("float_tolerance", 0.001,
-                       "Largest relative rise of test CE allowed for float variants.",
-                       lower_bound=0.0, **define)
-    flags.DEFINE_float("int8_tolerance", 0.02,
-                       "Largest relative rise of test CE allowed for int8 variants.",
-                       lower_bound=0.0, **define)
-    flags.DEFINE_integer("calibration_examples", 1000,
-                         "Training images used to calibrate the int8 variants.", lower_bound=2,
-                         **define)
-    flags.DEFINE_integer("num_threads", 1, "LiteRT threads for the parity and latency checks.",
-                         lower_bound=1, **define)
-    flags.DEFINE_integer("latency_invokes", 2000, "Invokes timed per variant (median quoted).",
-                         lower_bound=1, **define)
-    flags.DEFINE_integer("seed", 0, "Seed of the calibration images' choice and noise.",
-                         lower_bound=0, **define)
+    flags.DEFINE_string(
+        "data_dir",
+        None,
+        "MNIST IDX folder for calibration and the parity check (default: the "
+        "one the model was trained on, from history.json beside it).",
+        **define,
+    )
+    flags.DEFINE_float(
+        "float_tolerance",
+        0.001,
+        "Largest relative rise of test CE allowed for float variants.",
+        lower_bound=0.0,
+        **define,
+    )
+    flags.DEFINE_float(
+        "int8_tolerance",
+        0.02,
+        "Largest relative rise of test CE allowed for int8 variants.",
+        lower_bound=0.0,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "calibration_examples",
+        1000,
+        "Training images used to calibrate the int8 variants.",
+        lower_bound=2,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "num_threads",
+        1,
+        "LiteRT threads for the parity and latency checks.",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "latency_invokes",
+        2000,
+        "Invokes timed per variant (median quoted).",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "seed", 0, "Seed of the calibration images' choice and noise.", lower_bound=0, **define
+    )
 
 
 def define_infer_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of `python -m export.infer`."""
     define = dict(flag_values=flag_values)
-    flags.DEFINE_string("model", None,
-                        "A .tflite autoencoder from the export (versions/<v>/tflite/*.tflite, "
-                        "not encoder or decoder).", **define)
-    flags.DEFINE_multi_string("input", [],
-                              "Images (PNG/JPEG, any size or mode) or .npy batches; more may "
-                              "follow as arguments.", **define)
+    flags.DEFINE_string(
+        "model",
+        None,
+        "A .tflite autoencoder from the export (versions/<v>/tflite/*.tflite, "
+        "not encoder or decoder).",
+        **define,
+    )
+    flags.DEFINE_multi_string(
+        "input",
+        [],
+        "Images (PNG/JPEG, any size or mode) or .npy batches; more may follow as arguments.",
+        **define,
+    )
     flags.DEFINE_string("output_dir", "out", "Where the denoised PNGs and the sheet go.", **define)
-    flags.DEFINE_boolean("corrupt", False,
-                         "Apply the model's own training noise first (from model.json of its "
-                         "export version; dropout 0.5 when there is none), to demonstrate "
-                         "denoising.", **define)
+    flags.DEFINE_boolean(
+        "corrupt",
+        False,
+        "Apply the model's own training noise first (from model.json of its "
+        "export version; dropout 0.5 when there is none), to demonstrate "
+        "denoising.",
+        **define,
+    )
     flags.DEFINE_boolean("invert", False, "Invert images: dark digits on light paper.", **define)
-    flags.DEFINE_boolean("binarize", True, "Binarize at 0.5, as the default training does.",
-                         **define)
+    flags.DEFINE_boolean(
+        "binarize", True, "Binarize at 0.5, as the default training does.", **define
+    )
     flags.DEFINE_integer("seed", 0, "Seed of --corrupt.", **define)
 
 
 def define_inference_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of benchmarks/inference.py."""
     define = dict(flag_values=flag_values)
-    flags.DEFINE_string("export_dir", None, "An export made by `python -m export`.",
-                        required=True, **define)
-    flags.DEFINE_integer("repeats", 1000, "Timed calls per batch-1 measurement (median quoted).",
-                         lower_bound=10, **define)
+    flags.DEFINE_string(
+        "export_dir", None, "An export made by `python -m export`.", required=True, **define
+    )
+    flags.DEFINE_integer(
+        "repeats",
+        1000,
+        "Timed calls per batch-1 measurement (median quoted).",
+        lower_bound=10,
+        **define,
+    )
 
 
 def define_web_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of `python -m export.web` (the browser demo's local server)."""
     define = dict(flag_values=flag_values)
-    flags.DEFINE_string("export_dir", None,
-                        "An export made by `python -m export`: its latest published version is "
-                        "served.", required=True, **define)
-    flags.DEFINE_integer("port", 8000, "Port on 127.0.0.1 (0: any free port).", lower_bound=0,
-                         upper_bound=65535, **define)
+    flags.DEFINE_string(
+        "export_dir",
+        None,
+        "An export made by `python -m export`: its latest published version is served.",
+        required=True,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "port",
+        8000,
+        "Port on 127.0.0.1 (0: any free port).",
+        lower_bound=0,
+        upper_bound=65535,
+        **define,
+    )
 
 
 def define_web_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of benchmarks/web.py."""
     define = dict(flag_values=flag_values)
-    flags.DEFINE_string("export_dir", None,
-                        "An export to time (default: a tiny one trained and exported first).",
-                        **define)
-    flags.DEFINE_integer("repeats", 100, "Reconstructions timed per model (median quoted).",
-                         lower_bound=10, **define)
-    flags.DEFINE_string("screenshot", None,
-                        "Also save the page (a drawn 7, corrupted) as this PNG (docs/web-demo.png).",
-                        **define)
+    flags.DEFINE_string(
+        "export_dir",
+        None,
+        "An export to time (default: a tiny one trained and exported first).",
+        **define,
+    )
+    flags.DEFINE_integer(
+        "repeats", 100, "Reconstructions timed per model (median quoted).", lower_bound=10, **define
+    )
+    flags.DEFINE_string(
+        "screenshot",
+        None,
+        "Also save the page (a drawn 7, corrupted) as this PNG (docs/web-demo.png).",
+        **define,
+    )
 
 
 def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
@@ -190,53 +335,116 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
     parses sys.argv itself when imported, abbreviations allowed: no name here may be a prefix of
     one of its flags (--access_log was: of --access_log_format)."""
     define = {"flag_values": flag_values}
-    flags.DEFINE_string("export_dir", None, "An export made by `python -m export` (e.g. "
-                        "exports/dae); its highest good version is served.", **define)
-    flags.DEFINE_string("model_name", "dae", "The model's name in the URL /v1/models/<name>.",
-                        **define)
-    flags.DEFINE_enum("runtime", "savedmodel", ["savedmodel", "litert"],
-                      "savedmodel: the SavedModel on TensorFlow; litert: a .tflite variant on "
-                      "ai-edge-litert (no TensorFlow).", **define)
-    flags.DEFINE_enum("variant", "int8", ["float32", "float16", "dynamic_range", "int8"],
-                      "The .tflite variant --runtime=litert serves for serving_default (encode "
-                      "and decode run the float32 encoder and decoder).", **define)
-    flags.DEFINE_integer("port", 8501, "HTTP port (TensorFlow Serving's REST port).",
-                         lower_bound=1, upper_bound=65535, **define)
-    flags.DEFINE_integer("max_batch", 1024, "Most instances one request may hold (more: 400).",
-                         lower_bound=1, **define)
-    flags.DEFINE_integer("max_body_bytes", 32 << 20, "Largest request body in bytes (more: 413).",
-                         lower_bound=1, **define)
-    flags.DEFINE_boolean("enable_batching", None,
-                         "Group concurrent requests into one model call (default: on for "
-                         "savedmodel, off for litert, whose batch-1 call is cheaper than "
-                         "batching).", **define)
-    flags.DEFINE_integer("max_batch_size", 256, "Most rows in one batched model call.",
-                         lower_bound=1, **define)
-    flags.DEFINE_integer("batch_timeout_micros", 0,
-                         "How long a batch waits for more requests before its model call; 0: "
-                         "it takes the requests that arrived while the model was busy.",
-                         lower_bound=0, **define)
-    flags.DEFINE_float("poll_seconds", 0.5, "How often the export is checked for a newer "
-                       "version.", lower_bound=0.05, **define)
-    flags.DEFINE_integer("grace_seconds", 30, "On SIGTERM, how long requests in flight may take.",
-                         lower_bound=0, **define)
-    flags.DEFINE_boolean("log_requests", False,
-                         "Log one access line per request (costs throughput).", **define)
+    flags.DEFINE_string(
+        "export_dir",
+        None,
+        "An export made by `python -m export` (e.g. "
+        "exports/dae); its highest good version is served.",
+        **define,
+    )
+    flags.DEFINE_string(
+        "model_name", "dae", "The model's name in the URL /v1/models/<name>.", **define
+    )
+    flags.DEFINE_enum(
+        "runtime",
+        "savedmodel",
+        ["savedmodel", "litert"],
+        "savedmodel: the SavedModel on TensorFlow; litert: a .tflite variant on "
+        "ai-edge-litert (no TensorFlow).",
+        **define,
+    )
+    flags.DEFINE_enum(
+        "variant",
+        "int8",
+        ["float32", "float16", "dynamic_range", "int8"],
+        "The .tflite variant --runtime=litert serves for serving_default (encode "
+        "and decode run the float32 encoder and decoder).",
+        **define,
+    )
+    flags.DEFINE_integer(
+        "port",
+        8501,
+        "HTTP port (TensorFlow Serving's REST port).",
+        lower_bound=1,
+        upper_bound=65535,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "max_batch",
+        1024,
+        "Most instances one request may hold (more: 400).",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "max_body_bytes",
+        32 << 20,
+        "Largest request body in bytes (more: 413).",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_boolean(
+        "enable_batching",
+        None,
+        "Group concurrent requests into one model call (default: on for "
+        "savedmodel, off for litert, whose batch-1 call is cheaper than "
+        "batching).",
+        **define,
+    )
+    flags.DEFINE_integer(
+        "max_batch_size", 256, "Most rows in one batched model call.", lower_bound=1, **define
+    )
+    flags.DEFINE_integer(
+        "batch_timeout_micros",
+        0,
+        "How long a batch waits for more requests before its model call; 0: "
+        "it takes the requests that arrived while the model was busy.",
+        lower_bound=0,
+        **define,
+    )
+    flags.DEFINE_float(
+        "poll_seconds",
+        0.5,
+        "How often the export is checked for a newer version.",
+        lower_bound=0.05,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "grace_seconds",
+        30,
+        "On SIGTERM, how long requests in flight may take.",
+        lower_bound=0,
+        **define,
+    )
+    flags.DEFINE_boolean(
+        "log_requests", False, "Log one access line per request (costs throughput).", **define
+    )
 
 
 def define_serving_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of benchmarks/serving.py."""
     define = {"flag_values": flag_values}
-    flags.DEFINE_string("export_dir", None, "An export made by `python -m export`.",
-                        required=True, **define)
-    flags.DEFINE_list("setups", ["litert", "savedmodel_batching", "savedmodel"],
-                      "Servers to measure: litert (int8), savedmodel_batching (batching on) and "
-                      "savedmodel (batching off).", **define)
-    flags.DEFINE_list("connections", ["1", "16", "64"], "Concurrent connections of each run.",
-                      **define)
+    flags.DEFINE_string(
+        "export_dir", None, "An export made by `python -m export`.", required=True, **define
+    )
+    flags.DEFINE_list(
+        "setups",
+        ["litert", "savedmodel_batching", "savedmodel"],
+        "Servers to measure: litert (int8), savedmodel_batching (batching on) and "
+        "savedmodel (batching off).",
+        **define,
+    )
+    flags.DEFINE_list(
+        "connections", ["1", "16", "64"], "Concurrent connections of each run.", **define
+    )
     flags.DEFINE_integer("seconds", 20, "Duration of each run.", lower_bound=1, **define)
-    flags.DEFINE_integer("repeats", 3, "Runs per setup and connection count (medians quoted).",
-                         lower_bound=1, **define)
+    flags.DEFINE_integer(
+        "repeats",
+        3,
+        "Runs per setup and connection count (medians quoted).",
+        lower_bound=1,
+        **define,
+    )
     flags.DEFINE_string("hey", "hey", "The `hey` load generator (Debian package hey).", **define)
     flags.DEFINE_string("output", None, "Also write the JSON results to this file.", **define)
 
@@ -244,17 +452,36 @@ def define_serving_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
 def define_evaluate_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of `python -m keras_dae.evaluate`."""
     define = {"flag_values": flag_values}
-    flags.DEFINE_string("run", None, "The finished run folder to evaluate (results go into it).",
-                        required=True, **define)
-    flags.DEFINE_string("compare", None,
-                        "Another finished run folder (e.g. the AE) measured the same way and "
-                        "shown beside --run.", **define)
-    flags.DEFINE_string("ood_dir", None,
-                        "Folder of the four MNIST-format IDX files (e.g. Fashion-MNIST) whose "
-                        "test split is scored as out-of-distribution images.", **define)
-    flags.DEFINE_string("data_dir", None,
-                        "MNIST IDX folder (default: the run's own, from its history.json).",
-                        **define)
-    flags.DEFINE_integer("probe_epochs", 5,
-                         "Epochs of each linear-probe fit (softmax regression, one per seed).",
-                         lower_bound=1, **define)
+    flags.DEFINE_string(
+        "run",
+        None,
+        "The finished run folder to evaluate (results go into it).",
+        required=True,
+        **define,
+    )
+    flags.DEFINE_string(
+        "compare",
+        None,
+        "Another finished run folder (e.g. the AE) measured the same way and shown beside --run.",
+        **define,
+    )
+    flags.DEFINE_string(
+        "ood_dir",
+        None,
+        "Folder of the four MNIST-format IDX files (e.g. Fashion-MNIST) whose "
+        "test split is scored as out-of-distribution images.",
+        **define,
+    )
+    flags.DEFINE_string(
+        "data_dir",
+        None,
+        "MNIST IDX folder (default: the run's own, from its history.json).",
+        **define,
+    )
+    flags.DEFINE_integer(
+        "probe_epochs",
+        5,
+        "Epochs of each linear-probe fit (softmax regression, one per seed).",
+        lower_bound=1,
+        **define,
+    )

@@ -27,9 +27,11 @@ from export import layout
 
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SETUPS = {"litert": ["--runtime=litert", "--variant=int8"],
-          "savedmodel_batching": ["--runtime=savedmodel", "--enable_batching"],
-          "savedmodel": ["--runtime=savedmodel", "--noenable_batching"]}
+SETUPS = {
+    "litert": ["--runtime=litert", "--variant=int8"],
+    "savedmodel_batching": ["--runtime=savedmodel", "--enable_batching"],
+    "savedmodel": ["--runtime=savedmodel", "--noenable_batching"],
+}
 
 
 def request_body(export_dir: str) -> bytes:
@@ -51,8 +53,18 @@ def free_port() -> int:
 
 def start_server(setup: str, port: int, log) -> subprocess.Popen:
     server = subprocess.Popen(
-        [sys.executable, "-m", "export.serve", f"--export_dir={FLAGS.export_dir}",
-         f"--port={port}", *SETUPS[setup]], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "export.serve",
+            f"--export_dir={FLAGS.export_dir}",
+            f"--port={port}",
+            *SETUPS[setup],
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and server.poll() is None:
         try:
@@ -71,16 +83,34 @@ def rss_mib(pid: int) -> float:
 
 def hey(url: str, body_path: str, connections: int, seconds: int) -> dict:
     """One `hey` run: requests/s, p50 and p99 in ms, and errors (non-200 answers and failures)."""
-    out = subprocess.run([FLAGS.hey, "-z", f"{seconds}s", "-c", str(connections), "-m", "POST",
-                          "-T", "application/json", "-D", body_path, url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            FLAGS.hey,
+            "-z",
+            f"{seconds}s",
+            "-c",
+            str(connections),
+            "-m",
+            "POST",
+            "-T",
+            "application/json",
+            "-D",
+            body_path,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     statuses = {int(code): int(n) for code, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)}
     failures = re.search(r"Error distribution:\n((?:\s+\[\d+\].*\n?)*)", out)
     failed = sum(int(n) for n in re.findall(r"\[(\d+)\]", failures[1])) if failures else 0
-    return {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
-            "p50_ms": float(re.search(r"50% in ([\d.]+) secs", out)[1]) * 1e3,
-            "p99_ms": float(re.search(r"99% in ([\d.]+) secs", out)[1]) * 1e3,
-            "errors": failed + sum(n for code, n in statuses.items() if code != 200)}
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
+        "p50_ms": float(re.search(r"50% in ([\d.]+) secs", out)[1]) * 1e3,
+        "p99_ms": float(re.search(r"99% in ([\d.]+) secs", out)[1]) * 1e3,
+        "errors": failed + sum(n for code, n in statuses.items() if code != 200),
+    }
 
 
 def measure(setup: str, body_path: str, log) -> list[dict]:
@@ -93,12 +123,17 @@ def measure(setup: str, body_path: str, log) -> list[dict]:
         rows = []
         for connections in map(int, FLAGS.connections):
             runs = [hey(url, body_path, connections, FLAGS.seconds) for _ in range(FLAGS.repeats)]
-            row = {"setup": setup, "connections": connections,
-                   **{k: round(statistics.median(r[k] for r in runs), 2)
-                      for k in ("requests_per_s", "p50_ms", "p99_ms")},
-                   "errors": sum(r["errors"] for r in runs),
-                   "requests_per_s_runs": [round(r["requests_per_s"]) for r in runs],
-                   "server_rss_mib": round(rss_mib(server.pid), 1)}
+            row = {
+                "setup": setup,
+                "connections": connections,
+                **{
+                    k: round(statistics.median(r[k] for r in runs), 2)
+                    for k in ("requests_per_s", "p50_ms", "p99_ms")
+                },
+                "errors": sum(r["errors"] for r in runs),
+                "requests_per_s_runs": [round(r["requests_per_s"]) for r in runs],
+                "server_rss_mib": round(rss_mib(server.pid), 1),
+            }
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
         return rows
@@ -108,11 +143,15 @@ def measure(setup: str, body_path: str, log) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| setup | connections | requests/s (median) | p50 ms | p99 ms | errors | RSS MiB |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['setup']} | {r['connections']} | {r['requests_per_s']:.0f} | "
-              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['server_rss_mib']} |"
-              for r in rows]
+    lines = [
+        "| setup | connections | requests/s (median) | p50 ms | p99 ms | errors | RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['setup']} | {r['connections']} | {r['requests_per_s']:.0f} | "
+        f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['server_rss_mib']} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -120,8 +159,10 @@ def main(argv):
     del argv
     unknown = set(FLAGS.setups) - set(SETUPS)
     if unknown or layout.latest_version(FLAGS.export_dir) is None:
-        sys.exit(f"benchmarks/serving.py: error: unknown setup(s) {sorted(unknown)} or no "
-                 f"published version in {FLAGS.export_dir}")
+        sys.exit(
+            f"benchmarks/serving.py: error: unknown setup(s) {sorted(unknown)} or no "
+            f"published version in {FLAGS.export_dir}"
+        )
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
         body_path = os.path.join(tmp, "body.json")
         with open(body_path, "wb") as f:
@@ -130,8 +171,13 @@ def main(argv):
         for setup in FLAGS.setups:
             with open(os.path.join(tmp, f"{setup}.log"), "w") as log:
                 rows += measure(setup, body_path, log)
-    result = {"cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0],
-              "seconds_per_run": FLAGS.seconds, "repeats": FLAGS.repeats, "rows": rows}
+    result = {
+        "cpus": os.cpu_count(),
+        "load_average_1m": os.getloadavg()[0],
+        "seconds_per_run": FLAGS.seconds,
+        "repeats": FLAGS.repeats,
+        "rows": rows,
+    }
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump(result, f, indent=1)

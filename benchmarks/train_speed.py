@@ -49,8 +49,11 @@ def _median_seconds(step, steps: int, repeats: int) -> float:
 
     @tf.function
     def run(n):
-        return tf.while_loop(lambda i, _: i < n, lambda i, zero: (i + 1, step(zero)),
-                             [tf.constant(0), tf.constant(0.0)])
+        return tf.while_loop(
+            lambda i, _: i < n,
+            lambda i, zero: (i + 1, step(zero)),
+            [tf.constant(0), tf.constant(0.0)],
+        )
 
     run(tf.constant(10))
     times = []
@@ -86,6 +89,7 @@ def matmul_roofline(steps: int, batch: int, repeats: int) -> float:
             if k:
                 outs.append(tf.matmul(dy, w, transpose_b=True))
         return tf.add_n([o[0, 0] for o in outs]) * 0.0
+
     return _median_seconds(step, steps, repeats)
 
 
@@ -107,6 +111,7 @@ def chained_matmuls(steps: int, batch: int, repeats: int) -> float:
             if k:
                 dy = tf.matmul(dy, ws[k], transpose_b=True)
         return tf.add_n([o[0, 0] for o in outs]) * 0.0
+
     return _median_seconds(step, steps, repeats)
 
 
@@ -120,10 +125,20 @@ def adam_updates(steps: int, repeats: int) -> float:
     @tf.function(jit_compile=True)
     def update(zero):
         for var, m, v, grad in slots:
-            tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle, v=v.handle, beta1_power=0.9,
-                                         beta2_power=0.999, lr=0.0, beta1=0.9, beta2=0.999,
-                                         epsilon=1e-8, grad=grad + zero)
+            tf.raw_ops.ResourceApplyAdam(
+                var=var.handle,
+                m=m.handle,
+                v=v.handle,
+                beta1_power=0.9,
+                beta2_power=0.999,
+                lr=0.0,
+                beta1=0.9,
+                beta2=0.999,
+                epsilon=1e-8,
+                grad=grad + zero,
+            )
         return zero
+
     return _median_seconds(update, steps, repeats)
 
 
@@ -132,17 +147,25 @@ def dropout_masks(steps: int, batch: int, repeats: int) -> float:
     XLA with Threefry as in training."""
     import tensorflow as tf
 
-    inputs = ([(_random(batch, PIXELS), DEFAULT.noise_rate)]
-              + [(_random(batch, HIDDEN), DROPOUT)] * 4)
+    inputs = [(_random(batch, PIXELS), DEFAULT.noise_rate)] + [
+        (_random(batch, HIDDEN), DROPOUT)
+    ] * 4
 
     # One element of each output, so the floor adds no reduction of its own. XLA still draws the
     # whole masks: summing the outputs whole measured only the sums' own time (0.08 s) more.
     @tf.function(jit_compile=True)
     def masks(zero):
         seed = tf.cast(tf.stack([zero, zero]), tf.int32)
-        return sum(tf.nn.experimental.stateless_dropout(x + zero, rate, seed + k,
-                                                        rng_alg="threefry")[0, 0]
-                   for k, (x, rate) in enumerate(inputs)) * 0.0
+        return (
+            sum(
+                tf.nn.experimental.stateless_dropout(x + zero, rate, seed + k, rng_alg="threefry")[
+                    0, 0
+                ]
+                for k, (x, rate) in enumerate(inputs)
+            )
+            * 0.0
+        )
+
     return _median_seconds(masks, steps, repeats)
 
 
@@ -160,17 +183,26 @@ def fit_epochs(config: TrainConfig, optimized: bool) -> tuple[list, list]:
     steps = data.steps_per_epoch(len(splits.x_train), config.batch_size)
     autoencoder, _ = build_models(config, steps)
     if not optimized:
-        autoencoder.compile(keras.optimizers.Adam(config.learning_rate, epsilon=1e-8),
-                            reconstruction_loss(config.loss), steps_per_execution=1,
-                            jit_compile=False)
+        autoencoder.compile(
+            keras.optimizers.Adam(config.learning_rate, epsilon=1e-8),
+            reconstruction_loss(config.loss),
+            steps_per_execution=1,
+            jit_compile=False,
+        )
         noise.use_rng_alg(autoencoder, "philox")
     times = []
     timer = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, logs: times.append(-time.perf_counter()),
-        on_epoch_end=lambda e, logs: times.__setitem__(-1, times[-1] + time.perf_counter()))
-    history = autoencoder.fit(data.train_dataset(splits.x_train, config.batch_size, config.seed),
-                              epochs=config.epochs, callbacks=[timer], verbose=0,
-                              steps_per_epoch=steps, shuffle=False)
+        on_epoch_end=lambda e, logs: times.__setitem__(-1, times[-1] + time.perf_counter()),
+    )
+    history = autoencoder.fit(
+        data.train_dataset(splits.x_train, config.batch_size, config.seed),
+        epochs=config.epochs,
+        callbacks=[timer],
+        verbose=0,
+        steps_per_epoch=steps,
+        shuffle=False,
+    )
     return times, history.history["loss"]
 
 
@@ -182,8 +214,12 @@ def main(argv):
     del argv
     from keras_dae.training import train_and_evaluate
 
-    config = TrainConfig(data_dir=FLAGS.data_dir, epochs=FLAGS.epochs + 1, print_every=0,
-                         output_dir=tempfile.mkdtemp(prefix="train_speed-"))
+    config = TrainConfig(
+        data_dir=FLAGS.data_dir,
+        epochs=FLAGS.epochs + 1,
+        print_every=0,
+        output_dir=tempfile.mkdtemp(prefix="train_speed-"),
+    )
     start = time.perf_counter()
     result = train_and_evaluate(config)
     wall = time.perf_counter() - start
@@ -227,15 +263,18 @@ def main(argv):
         figures[f"train_loss_baseline_seed{config.seed + 1}"] = [round(x, 5) for x in other_seed]
         # Normal seed variance: the unoptimized path's own change with the seed.
         figures["max_loss_difference_to_baseline"] = max_difference(losses, baseline)
-        figures["max_loss_difference_between_baseline_seeds"] = max_difference(baseline,
-                                                                                other_seed)
+        figures["max_loss_difference_between_baseline_seeds"] = max_difference(baseline, other_seed)
     print(json.dumps(figures, indent=2))
-    print("| median epoch (s) | images/s | GFLOP/s | roofline (s) | epoch/roofline | floor (s) "
-          "| peak RSS (MiB) |")
+    print(
+        "| median epoch (s) | images/s | GFLOP/s | roofline (s) | epoch/roofline | floor (s) "
+        "| peak RSS (MiB) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| {epoch:.2f} | {figures['images_per_second']} | {figures['gflops_per_second']} | "
-          f"{roofline:.2f} | {figures['ratio_to_roofline']} | {floor_seconds:.2f} | "
-          f"{figures['peak_rss_mib']} |")
+    print(
+        f"| {epoch:.2f} | {figures['images_per_second']} | {figures['gflops_per_second']} | "
+        f"{roofline:.2f} | {figures['ratio_to_roofline']} | {floor_seconds:.2f} | "
+        f"{figures['peak_rss_mib']} |"
+    )
 
 
 if __name__ == "__main__":

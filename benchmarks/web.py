@@ -44,9 +44,12 @@ def measure(page, model: str, repeats: int) -> dict:
     page.wait_for_function("!window.dae.busy")
     page.evaluate("n => window.dae.benchmark(n)", 10)  # Warm-up.
     times = page.evaluate("n => window.dae.benchmark(n)", repeats)
-    return {"model": model, "update_ms": round(statistics.median(times["updates"]), 3),
-            "inference_ms": round(statistics.median(times["runs"]), 3),
-            "update_ms_p90": round(statistics.quantiles(times["updates"], n=10)[-1], 3)}
+    return {
+        "model": model,
+        "update_ms": round(statistics.median(times["updates"]), 3),
+        "inference_ms": round(statistics.median(times["runs"]), 3),
+        "update_ms_p90": round(statistics.quantiles(times["updates"], n=10)[-1], 3),
+    }
 
 
 def save_screenshot(page, path: str) -> None:
@@ -76,8 +79,9 @@ def main(argv):
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1000, "height": 860})
             page.goto(url)
-            page.wait_for_function("window.dae && (window.dae.ready || window.dae.error)",
-                                   timeout=120_000)
+            page.wait_for_function(
+                "window.dae && (window.dae.ready || window.dae.error)", timeout=120_000
+            )
             if page.evaluate("window.dae.error"):
                 sys.exit(f"benchmarks/web.py: error: {page.evaluate('window.dae.error')}")
             draw(page, SEVEN)
@@ -91,12 +95,23 @@ def main(argv):
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(json.dumps({"export": export_dir, "browser": f"Chromium {version} (headless)",
-                      "cpu": platform.processor() or platform.machine(),
-                      "timer_resolution": resolution, "repeats": FLAGS.repeats,
-                      "rows": rows}, indent=2))
-    print(f"| model (LiteRT.js, wasm) | update, median of {FLAGS.repeats} (ms) | update p90 (ms) "
-          "| inference alone, median (ms) |")
+    print(
+        json.dumps(
+            {
+                "export": export_dir,
+                "browser": f"Chromium {version} (headless)",
+                "cpu": platform.processor() or platform.machine(),
+                "timer_resolution": resolution,
+                "repeats": FLAGS.repeats,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
+    print(
+        f"| model (LiteRT.js, wasm) | update, median of {FLAGS.repeats} (ms) | update p90 (ms) "
+        "| inference alone, median (ms) |"
+    )
     print("| --- | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['model']} | {r['update_ms']} | {r['update_ms_p90']} | {r['inference_ms']} |")

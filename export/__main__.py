@@ -1,7 +1,7 @@
 """Exports a trained keras-dae model for serving and the edge, checked against Keras.
 
-    python -m export --model runs/DAE-CE-z10/model.keras --export_dir exports/dae
-    python -m export verify exports/dae      # every version exactly against its manifest.json
+python -m export --model runs/DAE-CE-z10/model.keras --export_dir exports/dae
+python -m export verify exports/dae      # every version exactly against its manifest.json
 """
 
 import sys
@@ -31,12 +31,17 @@ def verify_folder(export_dir: str) -> None:
 
 
 def config_from_flags() -> ExportConfig:
-    return ExportConfig(model=FLAGS.model, export_dir=FLAGS.export_dir, data_dir=FLAGS.data_dir,
-                        float_tolerance=FLAGS.float_tolerance,
-                        int8_tolerance=FLAGS.int8_tolerance,
-                        calibration_examples=FLAGS.calibration_examples,
-                        num_threads=FLAGS.num_threads, latency_invokes=FLAGS.latency_invokes,
-                        seed=FLAGS.seed)
+    return ExportConfig(
+        model=FLAGS.model,
+        export_dir=FLAGS.export_dir,
+        data_dir=FLAGS.data_dir,
+        float_tolerance=FLAGS.float_tolerance,
+        int8_tolerance=FLAGS.int8_tolerance,
+        calibration_examples=FLAGS.calibration_examples,
+        num_threads=FLAGS.num_threads,
+        latency_invokes=FLAGS.latency_invokes,
+        seed=FLAGS.seed,
+    )
 
 
 def main(argv):
@@ -50,12 +55,12 @@ def main(argv):
             raise ExportError(f"unexpected argument(s) {' '.join(argv[1:])!r}")
         config = config_from_flags()
         # Imports TensorFlow: only once the flags are checked.
-        from export.pipeline import export_model
+        from export.pipeline import export_model  # noqa: PLC0415 (bad flags fail before TensorFlow loads)
 
         report = export_model(config)
     except (ExportError, DataError, RunError, FolderLocked) as e:
         sys.exit(f"{prog}: error: {e}")
-    from export.parity import markdown
+    from export.parity import markdown  # noqa: PLC0415 (bad flags fail before TensorFlow loads)
 
     print(markdown(report))
     print(f"published version {report['version']} in {config.export_dir}")

@@ -40,13 +40,18 @@ def _problems(c: ExportConfig):
     elif os.path.exists(c.export_dir) and not os.path.isdir(c.export_dir):
         yield f"{c.export_dir}: not a folder"
     if c.data_dir is not None and not os.path.isdir(c.data_dir):
-        yield f"{c.data_dir}: " + ("not a folder" if os.path.exists(c.data_dir)
-                                   else "no such folder")
+        yield f"{c.data_dir}: " + (
+            "not a folder" if os.path.exists(c.data_dir) else "no such folder"
+        )
     for name in ("float_tolerance", "int8_tolerance"):
         value = getattr(c, name)
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             yield f"{name} must be a finite number >= 0, got {value!r}"
-    for name, least in (("calibration_examples", 2), ("num_threads", 1),
-                        ("latency_invokes", 1), ("seed", 0)):
+    for name, least in (
+        ("calibration_examples", 2),
+        ("num_threads", 1),
+        ("latency_invokes", 1),
+        ("seed", 0),
+    ):
         if not _is_int(getattr(c, name), least):
             yield f"{name} must be an integer >= {least}, got {getattr(c, name)!r}"

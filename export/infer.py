@@ -41,13 +41,16 @@ def _gray(image: Image.Image, path: str) -> Image.Image:
         x = np.asarray(image, np.float64)
         top = 1.0 if image.mode == "F" else 65535.0
         if x.size and (x.min() < 0 or x.max() > top):
-            raise ExportError(f"{path}: {image.mode} pixels span [{x.min():g}, {x.max():g}], "
-                              f"expected [0, {top:g}]")
+            raise ExportError(
+                f"{path}: {image.mode} pixels span [{x.min():g}, {x.max():g}], "
+                f"expected [0, {top:g}]"
+            )
         return Image.fromarray(np.uint8(np.round(x / top * 255)))
     if image.mode in ("P", "PA") or "A" in image.getbands():
         gray, alpha = image.convert("RGBA").convert("LA").split()
-        return Image.fromarray(np.uint8(np.round(
-            np.asarray(gray, np.float64) * np.asarray(alpha, np.float64) / 255)))
+        return Image.fromarray(
+            np.uint8(np.round(np.asarray(gray, np.float64) * np.asarray(alpha, np.float64) / 255))
+        )
     return image.convert("L")
 
 
@@ -59,13 +62,17 @@ def read_gray(path: str) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if image.width * image.height > MAX_PIXELS:
-                    raise ExportError(f"{path}: {image.width}x{image.height} pixels, more than "
-                                      f"the limit of {MAX_PIXELS:,} (4096x4096); refused "
-                                      "before decoding")
+                    raise ExportError(
+                        f"{path}: {image.width}x{image.height} pixels, more than "
+                        f"the limit of {MAX_PIXELS:,} (4096x4096); refused "
+                        "before decoding"
+                    )
                 return _gray(image, path)
     except Image.DecompressionBombError as e:
-        raise ExportError(f"{path}: refused before decoding, more than the limit of "
-                          f"{MAX_PIXELS:,} pixels (4096x4096) ({e})") from None
+        raise ExportError(
+            f"{path}: refused before decoding, more than the limit of "
+            f"{MAX_PIXELS:,} pixels (4096x4096) ({e})"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise ExportError(f"{path}: not a readable image ({type(e).__name__})") from None
 
@@ -142,11 +149,16 @@ def check_output_dir(path: str) -> None:
 def training_noise(model_path: str) -> tuple[str, float]:
     """The noise kind and rate the model was trained with, from model.json of the export version
     its .tflite belongs to (versions/<v>/tflite/x.tflite); dropout 0.5 when there is none."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(model_path))),
-                        layout.MODEL_INFO)
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(model_path))), layout.MODEL_INFO
+    )
     if not os.path.isfile(path):
-        logging.info("%s: no %s of its export version; --corrupt uses %s noise at rate %g",
-                     model_path, layout.MODEL_INFO, *FALLBACK_NOISE)
+        logging.info(
+            "%s: no %s of its export version; --corrupt uses %s noise at rate %g",
+            model_path,
+            layout.MODEL_INFO,
+            *FALLBACK_NOISE,
+        )
         return FALLBACK_NOISE
     try:
         with open(path) as f:
@@ -177,8 +189,10 @@ def write_outputs(output_dir: str, names, columns: list[np.ndarray]) -> None:
     sheet = Image.new("L", (side * len(columns) + 4 * (len(columns) - 1), side * len(names)), 128)
     for c, column in enumerate(columns):
         for r, row in enumerate(column):
-            sheet.paste(to_image(row).resize((side, side), Image.Resampling.NEAREST),
-                        (c * (side + 4), r * side))
+            sheet.paste(
+                to_image(row).resize((side, side), Image.Resampling.NEAREST),
+                (c * (side + 4), r * side),
+            )
     with atomic_path(os.path.join(output_dir, f"{SHEET}.png")) as tmp:
         sheet.save(tmp, format="PNG")
 

@@ -32,9 +32,11 @@ LAST_VERSION = ".last_version"
 VARIANTS = ("float32", "float16", "dynamic_range", "int8", "int8_io")  # Of the autoencoder.
 HALVES = ("encoder", "decoder")
 # The files every version record holds (relative to versions/<v>/), manifest.json excepted.
-RECORD_FILES = ((REPORT_JSON, REPORT_MD, MODEL_CARD, MODEL_INFO, SAMPLES)
-                + tuple(f"{TFLITE}/{name}.tflite" for name in VARIANTS + HALVES)
-                + (f"{MICRO}/model_data.cc", f"{MICRO}/model_data.h"))
+RECORD_FILES = (
+    (REPORT_JSON, REPORT_MD, MODEL_CARD, MODEL_INFO, SAMPLES)
+    + tuple(f"{TFLITE}/{name}.tflite" for name in VARIANTS + HALVES)
+    + (f"{MICRO}/model_data.cc", f"{MICRO}/model_data.h")
+)
 SAVED_MODEL_FILES = ("saved_model.pb",)  # The files every SavedModel version holds, at least.
 
 
@@ -64,8 +66,10 @@ def _numbered(folder: str) -> set[int]:
 
 def published_versions(export_dir: str) -> list[int]:
     """The versions whose SavedModel and record are both in place, oldest first."""
-    return sorted(_numbered(os.path.join(export_dir, SAVED_MODEL))
-                  & _numbered(os.path.join(export_dir, VERSIONS)))
+    return sorted(
+        _numbered(os.path.join(export_dir, SAVED_MODEL))
+        & _numbered(os.path.join(export_dir, VERSIONS))
+    )
 
 
 def latest_version(export_dir: str) -> int | None:
@@ -84,8 +88,9 @@ def _last_taken(export_dir: str) -> int:
 def next_version(export_dir: str) -> int:
     """One more than any version number present or taken before (see `take_version`): a number
     is never used twice (TensorFlow Serving would not reload it)."""
-    present = (_numbered(os.path.join(export_dir, SAVED_MODEL))
-               | _numbered(os.path.join(export_dir, VERSIONS)))
+    present = _numbered(os.path.join(export_dir, SAVED_MODEL)) | _numbered(
+        os.path.join(export_dir, VERSIONS)
+    )
     return max(present | {_last_taken(export_dir)}) + 1
 
 
@@ -102,8 +107,11 @@ def temporaries(export_dir: str) -> list[str]:
     for sub in ("", SAVED_MODEL, VERSIONS):
         folder = os.path.join(export_dir, sub)
         if os.path.isdir(folder):
-            found += [os.path.join(sub, n) for n in sorted(os.listdir(folder))
-                      if n.startswith(durable.TEMP_PREFIX)]
+            found += [
+                os.path.join(sub, n)
+                for n in sorted(os.listdir(folder))
+                if n.startswith(durable.TEMP_PREFIX)
+            ]
     return found
 
 
@@ -112,21 +120,29 @@ def incomplete_versions(export_dir: str) -> list[str]:
     export killed between its two renames leaves (or damage)."""
     saved = _numbered(os.path.join(export_dir, SAVED_MODEL))
     records = _numbered(os.path.join(export_dir, VERSIONS))
-    return ([os.path.join(SAVED_MODEL, str(n)) for n in sorted(saved - records)]
-            + [os.path.join(VERSIONS, str(n)) for n in sorted(records - saved)])
+    return [os.path.join(SAVED_MODEL, str(n)) for n in sorted(saved - records)] + [
+        os.path.join(VERSIONS, str(n)) for n in sorted(records - saved)
+    ]
 
 
 def unexpected_entries(export_dir: str) -> list[str]:
     """Entries an export never writes: at the top level, or in saved_model/ and versions/ (what is
     not a version number), temporaries excepted."""
-    expected = {"": {SAVED_MODEL, VERSIONS, LOCK_FILE, LAST_VERSION}, SAVED_MODEL: set(),
-                VERSIONS: set()}
+    expected = {
+        "": {SAVED_MODEL, VERSIONS, LOCK_FILE, LAST_VERSION},
+        SAVED_MODEL: set(),
+        VERSIONS: set(),
+    }
     found = []
     for sub, names in expected.items():
         folder = os.path.join(export_dir, sub)
         if not os.path.isdir(folder):
             continue
-        found += [os.path.join(sub, n) for n in sorted(os.listdir(folder))
-                  if n not in names and not n.startswith(durable.TEMP_PREFIX)
-                  and not (sub and is_version_name(n))]
+        found += [
+            os.path.join(sub, n)
+            for n in sorted(os.listdir(folder))
+            if n not in names
+            and not n.startswith(durable.TEMP_PREFIX)
+            and not (sub and is_version_name(n))
+        ]
     return found

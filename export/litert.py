@@ -23,21 +23,27 @@ class LiteRTModel:
             self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise ExportError(f"{path}: not a valid .tflite model ({str(e).splitlines()[0]})") \
-                from None
+            raise ExportError(
+                f"{path}: not a valid .tflite model ({str(e).splitlines()[0]})"
+            ) from None
         self.path = path
-        inputs, outputs = (self.interpreter.get_input_details(),
-                           self.interpreter.get_output_details())
+        inputs, outputs = (
+            self.interpreter.get_input_details(),
+            self.interpreter.get_output_details(),
+        )
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ExportError(f"{path}: {len(inputs)} inputs and {len(outputs)} outputs, "
-                              "expected one of each")
+            raise ExportError(
+                f"{path}: {len(inputs)} inputs and {len(outputs)} outputs, expected one of each"
+            )
         self.input, self.output = inputs[0], outputs[0]
         self.features = int(self.input["shape"][-1])
         shapes = [list(map(int, t["shape"])) for t in (self.input, self.output)]
         if autoencoder and any(len(s) != 2 or s[1] != PIXELS for s in shapes):
-            raise ExportError(f"{path}: input shape {shapes[0]}, output shape {shapes[1]}; "
-                              f"expected [N, {PIXELS}] images in and out (an autoencoder, not "
-                              "encoder.tflite or decoder.tflite)")
+            raise ExportError(
+                f"{path}: input shape {shapes[0]}, output shape {shapes[1]}; "
+                f"expected [N, {PIXELS}] images in and out (an autoencoder, not "
+                "encoder.tflite or decoder.tflite)"
+            )
 
     def _resize(self, batch: int) -> None:
         if self.input["shape"][0] != batch:
@@ -72,15 +78,18 @@ class LiteRTModel:
         and (for images) in [0, max_value]; the DAE's noised images reach 2."""
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.features:
-            raise ExportError(f"{self.path}: input has shape {x.shape}, expected [N, "
-                              f"{self.features}]")
+            raise ExportError(
+                f"{self.path}: input has shape {x.shape}, expected [N, {self.features}]"
+            )
         if not np.issubdtype(x.dtype, np.floating):
             raise ExportError(f"{self.path}: input dtype is {x.dtype}, expected float32")
         if not np.all(np.isfinite(x)):
             raise ExportError(f"{self.path}: input holds NaN or infinite values")
         if max_value is not None and (x.min() < 0 or x.max() > max_value):
-            raise ExportError(f"{self.path}: input values span [{x.min():g}, {x.max():g}], "
-                              f"expected [0, {max_value:g}]")
+            raise ExportError(
+                f"{self.path}: input values span [{x.min():g}, {x.max():g}], "
+                f"expected [0, {max_value:g}]"
+            )
         return self.dequantize_output(self.run_raw(self.quantize_input(x)))
 
     def latency_us(self, x: np.ndarray, invokes: int = 2000) -> float:

@@ -26,15 +26,19 @@ def folder_files(folder: str) -> list[str]:
     found = []
     for parent, dirs, files in os.walk(folder):
         links = [d for d in dirs if os.path.islink(os.path.join(parent, d))]
-        found += [os.path.relpath(os.path.join(parent, n), folder).replace(os.sep, "/")
-                  for n in files + links]
+        found += [
+            os.path.relpath(os.path.join(parent, n), folder).replace(os.sep, "/")
+            for n in files + links
+        ]
     return sorted(found)
 
 
 def _version_folders(version: int) -> dict[str, str]:
     """The manifest's path prefix of each folder of `version`."""
-    return {"saved_model": f"{layout.SAVED_MODEL}/{version}",
-            "record": f"{layout.VERSIONS}/{version}"}
+    return {
+        "saved_model": f"{layout.SAVED_MODEL}/{version}",
+        "record": f"{layout.VERSIONS}/{version}",
+    }
 
 
 def build(version: int, saved_model: str, record: str) -> dict:
@@ -57,7 +61,9 @@ def read(export_dir: str, version: int) -> dict[str, str]:
         with open(path) as f:
             saved = json.load(f)
     except (OSError, ValueError) as e:
-        problem = "missing" if isinstance(e, FileNotFoundError) else f"unreadable ({type(e).__name__})"
+        problem = (
+            "missing" if isinstance(e, FileNotFoundError) else f"unreadable ({type(e).__name__})"
+        )
         raise ExportError(f"{path}: {problem}") from None
     if not isinstance(saved, dict) or not isinstance(saved.get("files"), dict):
         raise ExportError(f"{path}: malformed (expected an object with a 'files' object)")
@@ -82,8 +88,9 @@ def _unsafe(export_dir: str, version: int, name: str) -> str | None:
         return f"outside version {version}'s folders"
     root = os.path.realpath(export_dir)
     top = os.path.realpath(os.path.join(export_dir, *parts[:2]))
-    if (top != os.path.join(root, *parts[:2])
-            or not os.path.realpath(os.path.join(export_dir, *parts)).startswith(top + os.sep)):
+    if top != os.path.join(root, *parts[:2]) or not os.path.realpath(
+        os.path.join(export_dir, *parts)
+    ).startswith(top + os.sep):
         return "leads out of its folder (a link)"
     return None
 
@@ -108,14 +115,16 @@ def verify_version(export_dir: str, version: int) -> list[str]:
         elif sha256(full) != digest:
             problems.append(f"{name}: sha256 differs from the manifest")
     manifest = f"{prefixes['record']}/{layout.MANIFEST}"
-    for kind, folder in (("saved_model", layout.saved_model_dir(export_dir, version)),
-                         ("record", layout.version_dir(export_dir, version))):
+    for kind, folder in (
+        ("saved_model", layout.saved_model_dir(export_dir, version)),
+        ("record", layout.version_dir(export_dir, version)),
+    ):
         for name in folder_files(folder):
             path = f"{prefixes[kind]}/{name}"
             if path not in files and path != manifest:
                 problems.append(f"{path}: extra file, not in the manifest")
-    required = ([f"{prefixes['saved_model']}/{n}" for n in layout.SAVED_MODEL_FILES]
-                + [f"{prefixes['record']}/{n}" for n in layout.RECORD_FILES])
-    problems += [f"{path}: required, not in the manifest" for path in required
-                 if path not in files]
+    required = [f"{prefixes['saved_model']}/{n}" for n in layout.SAVED_MODEL_FILES] + [
+        f"{prefixes['record']}/{n}" for n in layout.RECORD_FILES
+    ]
+    problems += [f"{path}: required, not in the manifest" for path in required if path not in files]
     return problems

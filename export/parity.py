@@ -16,8 +16,16 @@ def cross_entropy(targets: np.ndarray, probabilities: np.ndarray) -> float:
     return float(-np.mean(targets * np.log(p) + (1 - targets) * np.log1p(-p)))
 
 
-def variant_row(name: str, path: str, x_test: np.ndarray, reference: np.ndarray,
-                reference_ce: float, tolerance: float, num_threads: int, invokes: int) -> dict:
+def variant_row(
+    name: str,
+    path: str,
+    x_test: np.ndarray,
+    reference: np.ndarray,
+    reference_ce: float,
+    tolerance: float,
+    num_threads: int,
+    invokes: int,
+) -> dict:
     """Size, max |difference| from Keras, test CE and its relative change, batch-1 latency."""
     model = LiteRTModel(path, num_threads)
     outputs = model.run(x_test)
@@ -36,8 +44,15 @@ def variant_row(name: str, path: str, x_test: np.ndarray, reference: np.ndarray,
     }
 
 
-def half_row(name: str, path: str, outputs: np.ndarray, reference: np.ndarray, test_ce: float,
-             reference_ce: float, tolerance: float) -> dict:
+def half_row(
+    name: str,
+    path: str,
+    outputs: np.ndarray,
+    reference: np.ndarray,
+    test_ce: float,
+    reference_ce: float,
+    tolerance: float,
+) -> dict:
     """The encoder or decoder .tflite against its Keras half: max |difference| of its outputs
     (codes or pixels), and the test CE of the whole reconstruction made with it (the other half
     Keras) with its relative change, which must stay within `tolerance`."""
@@ -56,34 +71,59 @@ def half_row(name: str, path: str, outputs: np.ndarray, reference: np.ndarray, t
 
 def failed(report: dict) -> list[str]:
     """The names of the TFLite models beyond their tolerance."""
-    return ([r["variant"] for r in report["variants"] if not r["passed"]]
-            + [r["part"] for r in report["halves"] if not r["passed"]])
+    return [r["variant"] for r in report["variants"] if not r["passed"]] + [
+        r["part"] for r in report["halves"] if not r["passed"]
+    ]
 
 
 def markdown(report: dict) -> str:
     """The report as a markdown page."""
-    lines = [f"# Export parity report: version {report['version']}", "",
-             (f"Model: `{report['model']}`; test set: {report['test_images']} images; Keras "
-              f"test CE {report['keras_test_ce']:.5f}; LiteRT with {report['num_threads']} "
-              "thread(s)."), "",
-             ("| variant | bytes | max abs diff | test CE | CE change | limit | batch-1 latency "
-              "(median, us) | passed |"), "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        f"# Export parity report: version {report['version']}",
+        "",
+        (
+            f"Model: `{report['model']}`; test set: {report['test_images']} images; Keras "
+            f"test CE {report['keras_test_ce']:.5f}; LiteRT with {report['num_threads']} "
+            "thread(s)."
+        ),
+        "",
+        (
+            "| variant | bytes | max abs diff | test CE | CE change | limit | batch-1 latency "
+            "(median, us) | passed |"
+        ),
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for r in report["variants"]:
-        lines.append(f"| {r['variant']} | {r['bytes']:,} | {r['max_abs_diff']:.2e} | "
-                     f"{r['test_ce']:.5f} | {r['ce_change']:+.3%} | {r['ce_tolerance']:.1%} | "
-                     f"{r['latency_us_batch1']:.1f} | {'yes' if r['passed'] else 'NO'} |")
-    lines += ["", ("Encoder and decoder, each against its Keras half (max abs diff of codes and "
-                   "of pixels; test CE of the reconstruction with the other half in Keras):"), "",
-              "| part | bytes | max abs diff | test CE | CE change | limit | passed |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+        lines.append(
+            f"| {r['variant']} | {r['bytes']:,} | {r['max_abs_diff']:.2e} | "
+            f"{r['test_ce']:.5f} | {r['ce_change']:+.3%} | {r['ce_tolerance']:.1%} | "
+            f"{r['latency_us_batch1']:.1f} | {'yes' if r['passed'] else 'NO'} |"
+        )
+    lines += [
+        "",
+        (
+            "Encoder and decoder, each against its Keras half (max abs diff of codes and "
+            "of pixels; test CE of the reconstruction with the other half in Keras):"
+        ),
+        "",
+        "| part | bytes | max abs diff | test CE | CE change | limit | passed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for r in report["halves"]:
-        lines.append(f"| {r['part']} | {r['bytes']:,} | {r['max_abs_diff']:.2e} | "
-                     f"{r['test_ce']:.5f} | {r['ce_change']:+.3%} | {r['ce_tolerance']:.1%} | "
-                     f"{'yes' if r['passed'] else 'NO'} |")
+        lines.append(
+            f"| {r['part']} | {r['bytes']:,} | {r['max_abs_diff']:.2e} | "
+            f"{r['test_ce']:.5f} | {r['ce_change']:+.3%} | {r['ce_tolerance']:.1%} | "
+            f"{'yes' if r['passed'] else 'NO'} |"
+        )
     micro = report.get("micro")
     if micro:
-        lines += ["", (f"TFLM against LiteRT (`int8_io`, batch 1, first {micro['images']} test "
-                       f"images): {micro['differing_fraction']:.2%} of outputs differ, by at most "
-                       f"{micro['max_steps']} int8 step(s); test CE {micro['tflm_ce']:.5f} (TFLM) "
-                       f"vs {micro['litert_ce']:.5f} (LiteRT).")]
+        lines += [
+            "",
+            (
+                f"TFLM against LiteRT (`int8_io`, batch 1, first {micro['images']} test "
+                f"images): {micro['differing_fraction']:.2%} of outputs differ, by at most "
+                f"{micro['max_steps']} int8 step(s); test CE {micro['tflm_ce']:.5f} (TFLM) "
+                f"vs {micro['litert_ce']:.5f} (LiteRT)."
+            ),
+        ]
     return "\n".join(lines) + "\n"

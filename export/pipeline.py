@@ -43,8 +43,17 @@ def export_model(config: ExportConfig) -> dict:
             half_rows = halves_parity(halves, autoencoder, images.x_test, reference, config)
             micro = micro_parity(variants["int8_io"], images.x_test[:MICRO_IMAGES])
             write_micro_source(staging.record, variants["int8_io"])
-            report = build_report(config, staging.version, images.x_test, reference,
-                                  variant_rows, half_rows, micro, len(calibration), train_config)
+            report = build_report(
+                config,
+                staging.version,
+                images.x_test,
+                reference,
+                variant_rows,
+                half_rows,
+                micro,
+                len(calibration),
+                train_config,
+            )
             write_reports(staging.record, report)
             write_model_info(staging.record, train_config)
             write_samples(staging.record, train_config)
@@ -67,12 +76,16 @@ def keras_reference(autoencoder: keras.Model, x_test: np.ndarray) -> dict:
     dropout off), and the reconstructions' test CE."""
     codes = autoencoder.get_layer("encoder").predict(x_test, PREDICT_BATCH, verbose=0)
     reconstructions = reconstructor(autoencoder).predict(x_test, PREDICT_BATCH, verbose=0)
-    return {"codes": codes, "reconstructions": reconstructions,
-            "ce": parity.cross_entropy(x_test, reconstructions)}
+    return {
+        "codes": codes,
+        "reconstructions": reconstructions,
+        "ce": parity.cross_entropy(x_test, reconstructions),
+    }
 
 
-def calibration_images(x_train: np.ndarray, train_config: TrainConfig,
-                       config: ExportConfig) -> np.ndarray:
+def calibration_images(
+    x_train: np.ndarray, train_config: TrainConfig, config: ExportConfig
+) -> np.ndarray:
     """Training images for int8 calibration: for a DAE half clean, half corrupted with the
     model's own noise, so the int8 input range covers both; for a plain AE all clean."""
     rng = np.random.default_rng(config.seed)
@@ -80,8 +93,8 @@ def calibration_images(x_train: np.ndarray, train_config: TrainConfig,
     x = x_train[rng.choice(len(x_train), n, replace=False)]
     if not train_config.add_noise:
         return x.astype(np.float32)
-    noised = corruption.corrupt(x[n // 2:], train_config.noise, train_config.noise_rate, rng)
-    return np.concatenate([x[:n // 2], noised]).astype(np.float32)
+    noised = corruption.corrupt(x[n // 2 :], train_config.noise, train_config.noise_rate, rng)
+    return np.concatenate([x[: n // 2], noised]).astype(np.float32)
 
 
 def write_variants(staging: publish.Staging, calibration: np.ndarray) -> dict[str, str]:
@@ -90,22 +103,34 @@ def write_variants(staging: publish.Staging, calibration: np.ndarray) -> dict[st
     for variant in tflite.VARIANTS:
         logging.info("converting %s", variant)
         paths[variant] = os.path.join(staging.record, layout.TFLITE, f"{variant}.tflite")
-        durable.write_bytes(paths[variant],
-                            tflite.convert(staging.saved_model, variant, calibration))
+        durable.write_bytes(
+            paths[variant], tflite.convert(staging.saved_model, variant, calibration)
+        )
     return paths
 
 
-def variants_parity(paths: dict[str, str], x_test: np.ndarray, reference: dict,
-                    config: ExportConfig) -> list[dict]:
+def variants_parity(
+    paths: dict[str, str], x_test: np.ndarray, reference: dict, config: ExportConfig
+) -> list[dict]:
     """One parity row per variant (float or int8 tolerance by its kind)."""
     rows = []
     for variant, path in paths.items():
         logging.info("checking %s", variant)
-        tolerance = (config.int8_tolerance if variant in tflite.INT8_VARIANTS
-                     else config.float_tolerance)
-        rows.append(parity.variant_row(variant, path, x_test, reference["reconstructions"],
-                                       reference["ce"], tolerance, config.num_threads,
-                                       config.latency_invokes))
+        tolerance = (
+            config.int8_tolerance if variant in tflite.INT8_VARIANTS else config.float_tolerance
+        )
+        rows.append(
+            parity.variant_row(
+                variant,
+                path,
+                x_test,
+                reference["reconstructions"],
+                reference["ce"],
+                tolerance,
+                config.num_threads,
+                config.latency_invokes,
+            )
+        )
     return rows
 
 
@@ -114,25 +139,43 @@ def write_halves(staging: publish.Staging) -> dict[str, str]:
     paths = {}
     for half, signature in zip(layout.HALVES, ("encode", "decode")):
         paths[half] = os.path.join(staging.record, layout.TFLITE, f"{half}.tflite")
-        durable.write_bytes(paths[half],
-                            tflite.convert(staging.saved_model, "float32", signature=signature))
+        durable.write_bytes(
+            paths[half], tflite.convert(staging.saved_model, "float32", signature=signature)
+        )
     return paths
 
 
-def halves_parity(paths: dict[str, str], autoencoder: keras.Model, x_test: np.ndarray,
-                  reference: dict, config: ExportConfig) -> list[dict]:
+def halves_parity(
+    paths: dict[str, str],
+    autoencoder: keras.Model,
+    x_test: np.ndarray,
+    reference: dict,
+    config: ExportConfig,
+) -> list[dict]:
     """The encoder's codes against Keras's (reconstructed by the Keras decoder) and the decoder's
     reconstructions of Keras's codes against Keras's, each within the float tolerance."""
     codes = LiteRTModel(paths["encoder"], config.num_threads).run(x_test)
     from_codes = autoencoder.get_layer("decoder").predict(codes, PREDICT_BATCH, verbose=0)
     decoded = LiteRTModel(paths["decoder"], config.num_threads).run(reference["codes"])
     return [
-        parity.half_row("encoder", paths["encoder"], codes, reference["codes"],
-                        parity.cross_entropy(x_test, from_codes), reference["ce"],
-                        config.float_tolerance),
-        parity.half_row("decoder", paths["decoder"], decoded, reference["reconstructions"],
-                        parity.cross_entropy(x_test, decoded), reference["ce"],
-                        config.float_tolerance),
+        parity.half_row(
+            "encoder",
+            paths["encoder"],
+            codes,
+            reference["codes"],
+            parity.cross_entropy(x_test, from_codes),
+            reference["ce"],
+            config.float_tolerance,
+        ),
+        parity.half_row(
+            "decoder",
+            paths["decoder"],
+            decoded,
+            reference["reconstructions"],
+            parity.cross_entropy(x_test, decoded),
+            reference["ce"],
+            config.float_tolerance,
+        ),
     ]
 
 
@@ -144,10 +187,13 @@ def micro_parity(int8_io_path: str, x: np.ndarray) -> dict:
     lite = np.stack([litert.run_raw(row[None])[0] for row in x_int8])
     micro = run_micro(int8_io_path, x_int8)
     steps = np.abs(lite.astype(int) - micro)
-    return {"images": len(x), "max_steps": int(steps.max()),
-            "differing_fraction": float(np.mean(steps > 0)),
-            "litert_ce": parity.cross_entropy(x, litert.dequantize_output(lite)),
-            "tflm_ce": parity.cross_entropy(x, litert.dequantize_output(micro))}
+    return {
+        "images": len(x),
+        "max_steps": int(steps.max()),
+        "differing_fraction": float(np.mean(steps > 0)),
+        "litert_ce": parity.cross_entropy(x, litert.dequantize_output(lite)),
+        "tflm_ce": parity.cross_entropy(x, litert.dequantize_output(micro)),
+    }
 
 
 def write_micro_source(record: str, int8_io_path: str) -> None:
@@ -158,17 +204,32 @@ def write_micro_source(record: str, int8_io_path: str) -> None:
     durable.write_text(os.path.join(record, layout.MICRO, "model_data.h"), header)
 
 
-def build_report(config: ExportConfig, version: int, x_test: np.ndarray, reference: dict,
-                 variant_rows: list, half_rows: list, micro: dict, calibration_examples: int,
-                 train_config: TrainConfig) -> dict:
-    return {"version": version, "model": os.path.abspath(config.model),
-            "test_images": len(x_test), "keras_test_ce": reference["ce"],
-            "num_threads": config.num_threads,
-            "calibration": {"examples": calibration_examples,
-                            "noise": train_config.noise if train_config.add_noise else None,
-                            "noise_rate": train_config.noise_rate if train_config.add_noise
-                            else None},
-            "variants": variant_rows, "halves": half_rows, "micro": micro}
+def build_report(
+    config: ExportConfig,
+    version: int,
+    x_test: np.ndarray,
+    reference: dict,
+    variant_rows: list,
+    half_rows: list,
+    micro: dict,
+    calibration_examples: int,
+    train_config: TrainConfig,
+) -> dict:
+    return {
+        "version": version,
+        "model": os.path.abspath(config.model),
+        "test_images": len(x_test),
+        "keras_test_ce": reference["ce"],
+        "num_threads": config.num_threads,
+        "calibration": {
+            "examples": calibration_examples,
+            "noise": train_config.noise if train_config.add_noise else None,
+            "noise_rate": train_config.noise_rate if train_config.add_noise else None,
+        },
+        "variants": variant_rows,
+        "halves": half_rows,
+        "micro": micro,
+    }
 
 
 def write_reports(record: str, report: dict) -> None:
@@ -180,36 +241,50 @@ def model_info(train_config: TrainConfig) -> dict:
     """model.json: the settings a reader of the export needs, among them the largest pixel value
     the model accepts (a dropout DAE's noised inputs reach 1 / (1 - rate))."""
     c = train_config
-    return {"run_name": c.run_name, "latent_dim": c.latent_dim, "add_noise": c.add_noise,
-            "noise": c.noise, "noise_rate": c.noise_rate, "binarize_input": c.binarize_input,
-            "loss": c.loss,
-            "input_max": corruption.max_value(c.noise, c.noise_rate) if c.add_noise else 1.0}
+    return {
+        "run_name": c.run_name,
+        "latent_dim": c.latent_dim,
+        "add_noise": c.add_noise,
+        "noise": c.noise,
+        "noise_rate": c.noise_rate,
+        "binarize_input": c.binarize_input,
+        "loss": c.loss,
+        "input_max": corruption.max_value(c.noise, c.noise_rate) if c.add_noise else 1.0,
+    }
 
 
 def write_model_info(record: str, train_config: TrainConfig) -> None:
     durable.write_json(os.path.join(record, layout.MODEL_INFO), model_info(train_config))
 
 
-def write_model_card(record: str, config: ExportConfig, train_config: TrainConfig,
-                     report: dict) -> None:
+def write_model_card(
+    record: str, config: ExportConfig, train_config: TrainConfig, report: dict
+) -> None:
     """MODEL_CARD.md: what the model is, its data and settings, the run's evaluation when there is
     one (evaluation.json beside the model), the parity table, uses and limits."""
     run = os.path.dirname(os.path.abspath(config.model))
-    card = model_card.render(model_info(train_config), rundir.read_history(run), report,
-                             rundir.read_evaluation(run))
+    card = model_card.render(
+        model_info(train_config), rundir.read_history(run), report, rundir.read_evaluation(run)
+    )
     durable.write_text(os.path.join(record, layout.MODEL_CARD), card)
 
 
 def write_samples(record: str, train_config: TrainConfig) -> None:
     """samples.json: the first test digits as raw pixels (0..255, not binarized), with labels."""
-    split = (data.load_idx_split(train_config.data_dir, "test") if train_config.data_dir
-             else data.load_tfds_split(train_config.dataset, "test"))
+    split = (
+        data.load_idx_split(train_config.data_dir, "test")
+        if train_config.data_dir
+        else data.load_tfds_split(train_config.dataset, "test")
+    )
     images = split.images[:SAMPLE_IMAGES].reshape(-1, data.PIXELS)
-    samples = {"images": images.astype(int).tolist(),
-               "labels": split.labels[:SAMPLE_IMAGES].astype(int).tolist()}
+    samples = {
+        "images": images.astype(int).tolist(),
+        "labels": split.labels[:SAMPLE_IMAGES].astype(int).tolist(),
+    }
     # Compact: indented, 78,400 pixels would take a line each.
-    durable.write_text(os.path.join(record, layout.SAMPLES),
-                       json.dumps(samples, separators=(",", ":")) + "\n")
+    durable.write_text(
+        os.path.join(record, layout.SAMPLES), json.dumps(samples, separators=(",", ":")) + "\n"
+    )
 
 
 def refuse_failures(report: dict) -> None:
@@ -217,5 +292,7 @@ def refuse_failures(report: dict) -> None:
     failed = parity.failed(report)
     if failed:
         print(parity.markdown(report))
-        raise ExportError(f"export refused, nothing published: {', '.join(failed)} beyond "
-                          "the test-CE tolerance (see the table above)")
+        raise ExportError(
+            f"export refused, nothing published: {', '.join(failed)} beyond "
+            "the test-CE tolerance (see the table above)"
+        )

@@ -53,16 +53,20 @@ def overlaps(n_in: int, n_out: int) -> np.ndarray:
     k ([k n_out, (k+1) n_out]); every row sums to n_in."""
     j = np.arange(n_out)[:, None]
     k = np.arange(n_in)[None, :]
-    return np.maximum(0, np.minimum((j + 1) * n_in, (k + 1) * n_out)
-                      - np.maximum(j * n_in, k * n_out)).astype(np.int64)
+    return np.maximum(
+        0, np.minimum((j + 1) * n_in, (k + 1) * n_out) - np.maximum(j * n_in, k * n_out)
+    ).astype(np.int64)
 
 
 def box_resample(crop: np.ndarray, nh: int, nw: int) -> np.ndarray:
     """Step 3: the area-weighted means of `crop` (int64 [h, w]) on an nh x nw grid, as int64."""
     h, w = crop.shape
     # float64 matmul (BLAS) is exact here: every partial sum is an integer below 255 h w < 2^53.
-    total = (overlaps(h, nh).astype(np.float64) @ crop.astype(np.float64)
-             @ overlaps(w, nw).T.astype(np.float64)).astype(np.int64)
+    total = (
+        overlaps(h, nh).astype(np.float64)
+        @ crop.astype(np.float64)
+        @ overlaps(w, nw).T.astype(np.float64)
+    ).astype(np.int64)
     area = h * w
     return (2 * total + area) // (2 * area)
 
@@ -78,7 +82,7 @@ def centred(small: np.ndarray) -> np.ndarray:
     top = (29 * mass - 2 * int(small.sum(axis=1) @ np.arange(nh))) // (2 * mass)
     left = (29 * mass - 2 * int(small.sum(axis=0) @ np.arange(nw))) // (2 * mass)
     top, left = min(max(top, 0), SIDE - nh), min(max(left, 0), SIDE - nw)
-    image[top:top + nh, left:left + nw] = small
+    image[top : top + nh, left : left + nw] = small
     return image
 
 
@@ -88,7 +92,7 @@ def mnist_pixels(gray: np.ndarray) -> np.ndarray:
     rows, cols = np.nonzero(stretched)
     if rows.size == 0:
         return np.zeros((SIDE, SIDE), np.uint8)
-    crop = stretched[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    crop = stretched[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     return centred(box_resample(crop, *fitted_size(*crop.shape)))
 
 

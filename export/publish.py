@@ -28,8 +28,7 @@ def clear_leftovers(export_dir: str) -> None:
     check_folder(export_dir)
     removed = remove_leftovers(export_dir)
     if removed:
-        logging.warning("%s: removed what a killed export left: %s", export_dir,
-                        ", ".join(removed))
+        logging.warning("%s: removed what a killed export left: %s", export_dir, ", ".join(removed))
 
 
 def check_folder(export_dir: str) -> None:
@@ -37,8 +36,10 @@ def check_folder(export_dir: str) -> None:
     export from before versions/ existed): leftovers are removed only in an export's own folder."""
     unexpected = layout.unexpected_entries(export_dir)
     if unexpected:
-        raise ExportError(f"{export_dir}: holds {', '.join(unexpected)}, which an export never "
-                          "writes; export into an empty folder or move them away")
+        raise ExportError(
+            f"{export_dir}: holds {', '.join(unexpected)}, which an export never "
+            "writes; export into an empty folder or move them away"
+        )
 
 
 def remove_leftovers(export_dir: str) -> list[str]:
@@ -82,8 +83,10 @@ def discard(staging: Staging) -> None:
 def publish(export_dir: str, staging: Staging) -> None:
     """Writes the manifest into the record, fsyncs both trees, and renames them into place: the
     SavedModel first, the version record (which makes the version published) last."""
-    durable.write_json(os.path.join(staging.record, layout.MANIFEST),
-                       manifest.build(staging.version, staging.saved_model, staging.record))
+    durable.write_json(
+        os.path.join(staging.record, layout.MANIFEST),
+        manifest.build(staging.version, staging.saved_model, staging.record),
+    )
     for folder in (staging.saved_model, staging.record):
         durable.fsync_tree(folder)
     durable.rename(staging.saved_model, layout.saved_model_dir(export_dir, staging.version))

@@ -18,9 +18,12 @@ def write_saved_model(autoencoder: keras.Model, path: str) -> None:
     archive.add_endpoint(
         "serving_default",
         lambda x: {"reconstructions": decoder(encoder(x, training=False), training=False)},
-        input_signature=images)
-    archive.add_endpoint("encode", lambda x: {"codes": encoder(x, training=False)},
-                         input_signature=images)
-    archive.add_endpoint("decode", lambda z: {"reconstructions": decoder(z, training=False)},
-                         input_signature=codes)
+        input_signature=images,
+    )
+    archive.add_endpoint(
+        "encode", lambda x: {"codes": encoder(x, training=False)}, input_signature=images
+    )
+    archive.add_endpoint(
+        "decode", lambda z: {"reconstructions": decoder(z, training=False)}, input_signature=codes
+    )
     archive.write_out(path, verbose=False)

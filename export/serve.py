@@ -42,13 +42,22 @@ def main(argv):
         sys.exit(f"{prog}: error: {e}")
     model = AutoencoderModel(FLAGS.model_name, served, FLAGS.max_batch, make_batcher())
     watcher = VersionWatcher(source, served.version, model.swap, FLAGS.poll_seconds)
-    server = ModelServer(http_port=FLAGS.port, enable_grpc=False, enable_latency_logging=False,
-                         grace_period=FLAGS.grace_seconds)
+    server = ModelServer(
+        http_port=FLAGS.port,
+        enable_grpc=False,
+        enable_latency_logging=False,
+        grace_period=FLAGS.grace_seconds,
+    )
     routes.install(kserve_app, model, FLAGS.max_body_bytes)
     for logger in ("uvicorn.access", "kserve.trace"):  # A line (or two) per request.
         logging.getLogger(logger).disabled = not FLAGS.log_requests
-    logging.getLogger("kserve").info("serving %s version %d on port %d (%s)", FLAGS.export_dir,
-                                     served.version, FLAGS.port, FLAGS.runtime)
+    logging.getLogger("kserve").info(
+        "serving %s version %d on port %d (%s)",
+        FLAGS.export_dir,
+        served.version,
+        FLAGS.port,
+        FLAGS.runtime,
+    )
     settle()
     watcher.start()
     server.start([model])

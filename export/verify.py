@@ -12,12 +12,19 @@ def problems(export_dir: str) -> list[str]:
     """One line per problem found in `export_dir` (empty: everything matches)."""
     if not os.path.isdir(export_dir):
         return ["not a folder" if os.path.exists(export_dir) else "no such folder"]
-    found = [f"{name}: unexpected (an export never writes it)"
-             for name in layout.unexpected_entries(export_dir)]
-    found += [f"{name}: temporary left by a killed export (the next export removes it)"
-              for name in layout.temporaries(export_dir)]
-    found += [f"{name}: incomplete version, its other folder is missing (left by a killed "
-              "export; the next export removes it)" for name in layout.incomplete_versions(export_dir)]
+    found = [
+        f"{name}: unexpected (an export never writes it)"
+        for name in layout.unexpected_entries(export_dir)
+    ]
+    found += [
+        f"{name}: temporary left by a killed export (the next export removes it)"
+        for name in layout.temporaries(export_dir)
+    ]
+    found += [
+        f"{name}: incomplete version, its other folder is missing (left by a killed "
+        "export; the next export removes it)"
+        for name in layout.incomplete_versions(export_dir)
+    ]
     versions = layout.published_versions(export_dir)
     if not versions:
         found.append("no published version (no saved_model/<v> with its versions/<v>)")
@@ -33,5 +40,7 @@ def summary(export_dir: str) -> str:
     """The line printed when nothing is wrong."""
     versions = layout.published_versions(export_dir)
     older = f" and {len(versions) - 1} older version(s)" if len(versions) > 1 else ""
-    return (f"version {versions[-1]}{older}: every file matches its manifest.json, "
-            "nothing extra, no leftovers")
+    return (
+        f"version {versions[-1]}{older}: every file matches its manifest.json, "
+        "nothing extra, no leftovers"
+    )

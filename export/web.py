@@ -28,18 +28,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEB_DIR = os.path.join(ROOT, "web")
 LIB_DIR = os.path.join(ROOT, "node_modules", "@litertjs")
 EXPORT_FILES = (layout.MODEL_INFO, layout.SAMPLES, "tflite")  # What the page may read.
-TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-         ".css": "text/css; charset=utf-8", ".json": "application/json",
-         ".wasm": "application/wasm", ".tflite": "application/octet-stream",
-         ".png": "image/png"}
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".tflite": "application/octet-stream",
+    ".png": "image/png",
+}
 
 
 def served_folders(export_dir: str) -> dict[str, str]:
     """URL prefix -> folder; one-line ExportError if the export or LiteRT.js is missing."""
     version = layout.latest_version(export_dir)
     if version is None:
-        raise ExportError(f"{export_dir}: no published export version (run `python -m export` "
-                          "first)")
+        raise ExportError(
+            f"{export_dir}: no published export version (run `python -m export` first)"
+        )
     record = layout.version_dir(export_dir, version)
     for name in (layout.MODEL_INFO, layout.SAMPLES, os.path.join("tflite", "float32.tflite")):
         if not os.path.isfile(os.path.join(record, name)):
@@ -79,8 +85,9 @@ class Handler(BaseHTTPRequestHandler):
         with open(path, "rb") as f:
             data = f.read()
         self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", TYPES.get(posixpath.splitext(path)[1],
-                                                   "application/octet-stream"))
+        self.send_header(
+            "Content-Type", TYPES.get(posixpath.splitext(path)[1], "application/octet-stream")
+        )
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache")
         # Cross-origin isolation: performance.now() at 5 us instead of 100 us (benchmarks/web.py).
@@ -105,11 +112,13 @@ def make_server(export_dir: str, port: int) -> tuple[ThreadingHTTPServer, str]:
     ExportError if the port is taken."""
     folders = served_folders(export_dir)
     try:
-        return ThreadingHTTPServer(("127.0.0.1", port), partial(Handler, folders=folders)), \
-            folders["export"]
+        return ThreadingHTTPServer(("127.0.0.1", port), partial(Handler, folders=folders)), folders[
+            "export"
+        ]
     except OSError as e:
-        problem = "port in use (pick another with --port)" if e.errno == errno.EADDRINUSE \
-            else e.strerror
+        problem = (
+            "port in use (pick another with --port)" if e.errno == errno.EADDRINUSE else e.strerror
+        )
         raise ExportError(f"127.0.0.1:{port}: {problem}") from None
 
 
@@ -121,8 +130,10 @@ def main(argv):
         server, record = make_server(FLAGS.export_dir, FLAGS.port)
     except ExportError as e:
         sys.exit(f"{prog}: error: {e}")
-    print(f"serving {record} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)",
-          flush=True)
+    print(
+        f"serving {record} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

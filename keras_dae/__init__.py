@@ -6,7 +6,7 @@ from keras_dae.config import ConfigError, TrainConfig
 def train(**kwargs):
     """The original's `main(**kwargs)` for notebooks: trains `TrainConfig(**kwargs)` and returns a
     TrainResult (history, autoencoder, encoder, decoder, workdir)."""
-    from keras_dae.training import train_and_evaluate
+    from keras_dae.training import train_and_evaluate  # noqa: PLC0415 (import keras_dae loads no TensorFlow)
 
     return train_and_evaluate(TrainConfig(**kwargs))
 

@@ -22,8 +22,10 @@ def resume_hint(config: TrainConfig) -> str:
         done = backup.epochs_done(rundir.backup_path(config.workdir))
     except rundir.RunError:
         done = 0
-    return (f"{done} of {config.epochs} epochs are saved in {config.workdir}; run the same "
-            "command again to resume")
+    return (
+        f"{done} of {config.epochs} epochs are saved in {config.workdir}; run the same "
+        "command again to resume"
+    )
 
 
 def describe(error: OSError) -> str:
@@ -36,7 +38,7 @@ def main(argv):
     try:
         config = flags.train_config_from_flags(argv)
         with interrupt_on_signals():  # In place before TensorFlow loads.
-            from keras_dae.training import train_and_evaluate
+            from keras_dae.training import train_and_evaluate  # noqa: PLC0415 (signal handlers and flag errors before TensorFlow loads)
 
             train_and_evaluate(config)
     except Interrupted as e:

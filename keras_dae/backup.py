@@ -35,8 +35,14 @@ def write(path: str, model, epoch: int) -> None:
     names = [v.path for v in variables]
     arrays = [np.asarray(v.numpy()) for v in variables]
     buffer = io.BytesIO()  # Built in memory: a full disk fails the write below with ENOSPC.
-    np.savez(buffer, format=FORMAT, epoch=epoch, names=np.array(names),
-             sha256=_digest(epoch, names, arrays), **{f"v{i}": a for i, a in enumerate(arrays)})
+    np.savez(
+        buffer,
+        format=FORMAT,
+        epoch=epoch,
+        names=np.array(names),
+        sha256=_digest(epoch, names, arrays),
+        **{f"v{i}": a for i, a in enumerate(arrays)},
+    )
     durable.write_bytes(path, buffer.getvalue())
 
 
@@ -52,7 +58,7 @@ def _read(path: str) -> dict:
             contents = {k: saved[k] for k in saved.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise RunError(f"{path}: damaged backup ({type(e).__name__}); {hint}") from None
-    if not _KEYS <= contents.keys() or int(contents["format"]) != FORMAT:
+    if not contents.keys() >= _KEYS or int(contents["format"]) != FORMAT:
         raise RunError(f"{path}: not a keras-dae backup of this version; {hint}")
     names = [str(n) for n in contents["names"]]
     arrays = [contents.get(f"v{i}") for i in range(len(names))]
@@ -70,16 +76,20 @@ def restore(path: str, model, max_epoch: int) -> int:
         return 0
     saved = _read(path)
     if not 1 <= saved["epoch"] <= max_epoch:
-        raise RunError(f"{path}: records {saved['epoch']} epochs, this run has {max_epoch}; "
-                       "remove it, or pass --overwrite")
+        raise RunError(
+            f"{path}: records {saved['epoch']} epochs, this run has {max_epoch}; "
+            "remove it, or pass --overwrite"
+        )
     model.optimizer.build(model.trainable_variables)
     variables = _variables(model)
     # Shapes, not names: Keras numbers unnamed objects per process (seed_generator_3, ...).
     expected = [tuple(v.shape) for v in variables]
     found = [a.shape for a in saved["arrays"]]
     if expected != found:
-        raise RunError(f"{path}: the backup is of another model ({len(found)} variables, this "
-                       f"one has {len(expected)}); remove it, or pass --overwrite")
+        raise RunError(
+            f"{path}: the backup is of another model ({len(found)} variables, this "
+            f"one has {len(expected)}); remove it, or pass --overwrite"
+        )
     for variable, array in zip(variables, saved["arrays"]):
         variable.assign(array)
     return saved["epoch"]

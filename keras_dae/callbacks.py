@@ -7,6 +7,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from keras_dae import backup, figures, rundir
@@ -32,8 +33,9 @@ class PrintEvery(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if (batch + 1) // self.every > self.logged:
             self.logged = (batch + 1) // self.every
-            logging.info("epoch %d batch %d/%d: loss %.4f", self.epoch, batch + 1, self.steps,
-                         logs["loss"])
+            logging.info(
+                "epoch %d batch %d/%d: loss %.4f", self.epoch, batch + 1, self.steps, logs["loss"]
+            )
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -55,8 +57,9 @@ class EvaluateOnTest(keras.callbacks.Callback):
     """Adds the test loss with dropout off to the epoch logs: `test_loss` on clean input and, for
     a DAE, `test_loss_noisy` on the fixed noised test set; Keras and TensorBoard show them."""
 
-    def __init__(self, reconstructor: keras.Model, x_test: np.ndarray,
-                 x_noisy: np.ndarray | None = None):
+    def __init__(
+        self, reconstructor: keras.Model, x_test: np.ndarray, x_noisy: np.ndarray | None = None
+    ):
         super().__init__()
         self.reconstructor, self.x_test, self.x_noisy = reconstructor, x_test, x_noisy
 
@@ -95,8 +98,9 @@ class ReconstructionFigures(keras.callbacks.Callback):
     """After each epoch, `<prefix>-e<epoch>.png`: the reconstruction of `images` (the original's
     result grids), and the same grid in TensorBoard when `writer` is given."""
 
-    def __init__(self, reconstructor: keras.Model, images: np.ndarray, workdir: str,
-                 prefix: str, writer=None):
+    def __init__(
+        self, reconstructor: keras.Model, images: np.ndarray, workdir: str, prefix: str, writer=None
+    ):
         super().__init__()
         self.reconstructor, self.images, self.workdir = reconstructor, images, workdir
         self.prefix, self.writer = prefix, writer
@@ -104,11 +108,10 @@ class ReconstructionFigures(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         recon = self.reconstructor.predict(self.images, verbose=0)
         name = f"{self.prefix}-e{epoch + 1}"
-        figures.save_image_grid(os.path.join(self.workdir, f"{name}.png"), recon,
-                                f"{name}: reconstruction")
+        figures.save_image_grid(
+            os.path.join(self.workdir, f"{name}.png"), recon, f"{name}: reconstruction"
+        )
         if self.writer is not None:
-            import tensorflow as tf
-
             with self.writer.as_default():
                 grid = figures.image_grid(recon)
                 tf.summary.image("reconstruction", grid[None, :, :, None], step=epoch + 1)
@@ -142,4 +145,5 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
             raise rundir.RunError(
                 f"the training loss became {float(loss)} in epoch {self.epoch} (batch "
                 f"{batch + 1}): lower the learning rate (now {self.learning_rate:g}, e.g. "
-                "--learning_rate 3e-4)")
+                "--learning_rate 3e-4)"
+            )

@@ -7,8 +7,9 @@ NOISE_KINDS = ("dropout", "mask", "gaussian")
 LOSSES = ("ce", "mse")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 # Fields that do not change what is trained: a run may be resumed with other values of these.
-NOT_IDENTITY = frozenset({"output_dir", "data_dir", "print_every", "tensorboard", "overwrite",
-                          "strategy"})
+NOT_IDENTITY = frozenset(
+    {"output_dir", "data_dir", "print_every", "tensorboard", "overwrite", "strategy"}
+)
 
 
 class ConfigError(ValueError):
@@ -79,8 +80,11 @@ class TrainConfig:
         """The fields that identify a run and differ between this config and `saved`; a field
         `saved` lacks (written before the field existed) counts as its default."""
         defaults = TrainConfig().to_dict()
-        return sorted(k for k, v in self.to_dict().items()
-                      if k not in NOT_IDENTITY and saved.get(k, defaults[k]) != v)
+        return sorted(
+            k
+            for k, v in self.to_dict().items()
+            if k not in NOT_IDENTITY and saved.get(k, defaults[k]) != v
+        )
 
 
 def _problems(c: TrainConfig):

@@ -3,17 +3,26 @@
 import gzip
 import math
 import os
+import socket
+import threading
 from typing import NamedTuple
 
 import numpy as np
+from absl import logging
 
 IMAGE_SHAPE = (28, 28)
 PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): all big-endian.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-_IDX_TYPE_NAMES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32",
-                   0x0D: "float32", 0x0E: "float64"}
+_IDX_TYPE_NAMES = {
+    0x08: "unsigned byte",
+    0x09: "signed byte",
+    0x0B: "int16",
+    0x0C: "int32",
+    0x0D: "float32",
+    0x0E: "float64",
+}
 CLASSES = 10
 TFDS_HOST = ("storage.googleapis.com", 443)  # Where TFDS downloads from.
 _SPLIT_STEMS = {
@@ -55,8 +64,7 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
     expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(raw) != expected:
         problem = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise DataError(f"{name}: {problem}: {len(raw)} bytes, the header {shape} "
-                        f"needs {expected}")
+        raise DataError(f"{name}: {problem}: {len(raw)} bytes, the header {shape} needs {expected}")
     return np.frombuffer(raw, dtype, offset=header).reshape(shape)
 
 
@@ -88,34 +96,35 @@ def _find(data_dir: str, stem: str) -> str:
 def load_idx_split(data_dir: str, split: str) -> Split:
     """Reads the images and labels of one split ('train' or 'test') and checks they agree."""
     if not os.path.isdir(data_dir):
-        raise DataError(f"{data_dir}: " + ("not a folder" if os.path.exists(data_dir)
-                                           else "no such folder"))
+        raise DataError(
+            f"{data_dir}: " + ("not a folder" if os.path.exists(data_dir) else "no such folder")
+        )
     image_path, label_path = (_find(data_dir, stem) for stem in _SPLIT_STEMS[split])
     images, labels = read_idx(image_path), read_idx(label_path)
     if images.dtype != np.uint8:  # Casting would turn pixel/255 floats into black images.
-        raise DataError(f"{image_path}: element type {_type_name(images)}, expected unsigned "
-                        "bytes (0x08) as in MNIST")
+        raise DataError(
+            f"{image_path}: element type {_type_name(images)}, expected unsigned "
+            "bytes (0x08) as in MNIST"
+        )
     if labels.dtype.kind not in "iu":
-        raise DataError(f"{label_path}: element type {_type_name(labels)}, expected integer "
-                        "labels")
+        raise DataError(f"{label_path}: element type {_type_name(labels)}, expected integer labels")
     if len(labels) and (labels.min() < 0 or labels.max() >= CLASSES):
-        raise DataError(f"{label_path}: labels span [{labels.min()}, {labels.max()}], expected "
-                        f"0-{CLASSES - 1}")
+        raise DataError(
+            f"{label_path}: labels span [{labels.min()}, {labels.max()}], expected 0-{CLASSES - 1}"
+        )
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
         raise DataError(f"{image_path}: images are {images.shape[1:]}, expected 28x28")
     if labels.ndim != 1:
         raise DataError(f"{label_path}: labels have shape {labels.shape}, expected [N]")
     if len(images) != len(labels):
-        raise DataError(f"{image_path}: {len(images)} images but {label_path} has "
-                        f"{len(labels)} labels")
+        raise DataError(
+            f"{image_path}: {len(images)} images but {label_path} has {len(labels)} labels"
+        )
     return Split(images, labels.astype(np.int64))
 
 
 def _reachable(host: tuple[str, int], seconds: float) -> bool:
     """Whether a TCP connection to `host` opens within `seconds` (DNS included)."""
-    import socket
-    import threading
-
     opened = threading.Event()
 
     def connect():
@@ -140,30 +149,37 @@ def _tfds_dataset(tfds, name: str, split: str):
         raise
     except Exception:  # Not prepared here.
         if not _reachable(TFDS_HOST, 3.0):
-            raise DataError(f"cannot download TFDS dataset {name!r}: no network; pass --data_dir "
-                            "DIR holding the four MNIST IDX files") from None
+            raise DataError(
+                f"cannot download TFDS dataset {name!r}: no network; pass --data_dir "
+                "DIR holding the four MNIST IDX files"
+            ) from None
         return tfds.load(name, split=split, as_supervised=True)
 
 
 def load_tfds_split(name: str, split: str) -> Split:
     """Loads one split of a TFDS image dataset (downloads on first use)."""
-    import tensorflow_datasets as tfds
-    from absl import logging
+    import tensorflow_datasets as tfds  # noqa: PLC0415 (TFDS loads TensorFlow: only when used)
 
-    logging.info("loading TFDS %r %s (downloaded on first use; --data_dir reads local IDX files)",
-                 name, split)
+    logging.info(
+        "loading TFDS %r %s (downloaded on first use; --data_dir reads local IDX files)",
+        name,
+        split,
+    )
     try:
         dataset = _tfds_dataset(tfds, name, split)
         batches = list(tfds.as_numpy(dataset.batch(10_000)))
         images, labels = (np.concatenate(column) for column in zip(*batches))
     except tfds.core.registered.DatasetNotFoundError:
-        raise DataError(f"TFDS has no dataset named {name!r} (try mnist, fashion_mnist, "
-                        "kmnist)") from None
+        raise DataError(
+            f"TFDS has no dataset named {name!r} (try mnist, fashion_mnist, kmnist)"
+        ) from None
     except DataError:
         raise
     except Exception as e:  # A failed download: TFDS raises many kinds.
-        raise DataError(f"cannot load TFDS dataset {name!r} ({type(e).__name__}); without "
-                        "network, pass --data_dir DIR holding the four MNIST IDX files") from None
+        raise DataError(
+            f"cannot load TFDS dataset {name!r} ({type(e).__name__}); without "
+            "network, pass --data_dir DIR holding the four MNIST IDX files"
+        ) from None
     images = np.squeeze(images, axis=-1) if images.ndim == 4 else images
     if images.shape[1:] != IMAGE_SHAPE:
         raise DataError(f"TFDS {name!r}: images are {images.shape[1:]}, expected 28x28")
@@ -187,8 +203,11 @@ def load(config) -> Data:
     split first loses `config.exclude_digits` (then `train_examples` counts what is left)."""
     splits = []
     for split, limit in (("train", config.train_examples), ("test", config.test_examples)):
-        s = (load_idx_split(config.data_dir, split) if config.data_dir
-             else load_tfds_split(config.dataset, split))
+        s = (
+            load_idx_split(config.data_dir, split)
+            if config.data_dir
+            else load_tfds_split(config.dataset, split)
+        )
         if split == "train":
             s = without_digits(s, config.exclude_digits)
         splits += [preprocess(s.images[:limit], config.binarize_input), s.labels[:limit]]
@@ -203,13 +222,14 @@ def train_dataset(x: np.ndarray, batch_size: int, seed: int, first_epoch: int = 
     """Endless (input, target) batches gathered from one in-memory tensor, `steps_per_epoch` of
     them an epoch. Epoch e's order is a function of (seed, e) alone, so a run resumed at epoch
     `first_epoch` sees the orders the uninterrupted one would have."""
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 (data.py is imported by TensorFlow-free commands)
 
     images, n = tf.constant(x), len(x)
 
     def epoch_batches(epoch):
         order = tf.random.experimental.stateless_shuffle(
-            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     # One tf.data thread: on a small machine more of them fight the training step for the cores
@@ -218,8 +238,10 @@ def train_dataset(x: np.ndarray, batch_size: int, seed: int, first_epoch: int = 
     options.threading.private_threadpool_size = 1
     # Under multi-worker training every worker draws the same global batches and keeps its share.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return (tf.data.Dataset.range(first_epoch, 2**62)
-            .flat_map(epoch_batches)
-            .map(lambda i: (tf.gather(images, i),) * 2)
-            .prefetch(2)
-            .with_options(options))
+    return (
+        tf.data.Dataset.range(first_epoch, 2**62)
+        .flat_map(epoch_batches)
+        .map(lambda i: (tf.gather(images, i),) * 2)
+        .prefetch(2)
+        .with_options(options)
+    )

@@ -15,8 +15,10 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise RunError("--strategy=multi_worker needs the cluster in the TF_CONFIG "
-                           "environment variable (see the README)")
+            raise RunError(
+                "--strategy=multi_worker needs the cluster in the TF_CONFIG "
+                "environment variable (see the README)"
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 

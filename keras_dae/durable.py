@@ -38,7 +38,7 @@ def fsync_tree(path: str) -> None:
 
 
 def rename(src: str, dst: str) -> None:
-    """Renames `src` onto `dst` (a file, or a folder onto a missing path) and fsyncs both folders."""
+    """Renames `src` onto `dst` (a file, or a folder onto a missing path); fsyncs both folders."""
     os.replace(src, dst)
     fsync_dir(os.path.dirname(dst))
     if os.path.dirname(src) != os.path.dirname(dst):
@@ -58,7 +58,7 @@ def atomic_path(path: str):
     folder, base = os.path.split(path)
     folder = folder or "."
     os.makedirs(folder, exist_ok=True)
-    suffix = base[base.index("."):] if "." in base else ""  # Keras wants ".weights.h5" whole.
+    suffix = base[base.index(".") :] if "." in base else ""  # Keras wants ".weights.h5" whole.
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{base}.", suffix=suffix, dir=folder)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make outputs private.

@@ -78,9 +78,9 @@ def evaluation_data(config, data_dir: str | None) -> data.Data:
 def feature_models(autoencoder):
     """(reconstruct, features) of `autoencoder`, corruption off: images -> reconstructions, and
     images -> {"z": codes, "hidden": the last hidden layer} in one pass."""
-    import keras  # Here, not at the top: a refused folder is reported before Keras loads (5 s).
+    import keras  # noqa: PLC0415 (a refused folder is reported before Keras loads, 5 s)
 
-    from keras_dae.model import reconstructor
+    from keras_dae.model import reconstructor  # noqa: PLC0415 (imports Keras: see above)
 
     clean, encoder = reconstructor(autoencoder), autoencoder.get_layer("encoder")
     both = keras.Model(encoder.inputs, [encoder.outputs[0], encoder.get_layer(HIDDEN_LAYER).output])
@@ -120,7 +120,7 @@ def denoising_curves(reconstruct, x: np.ndarray) -> dict:
 def linear_probes(features, d: data.Data, epochs: int) -> dict:
     """Test accuracy of softmax regression on the codes z and on the last hidden layer of the
     whole training split, one fit of `epochs` epochs per seed in PROBE_SEEDS."""
-    from keras_dae.probe import probe_accuracy  # Keras: see feature_models.
+    from keras_dae.probe import probe_accuracy  # noqa: PLC0415 (imports Keras: see above)
 
     probes = {"examples": len(d.x_train), "epochs": epochs, "seeds": list(PROBE_SEEDS)}
     train, test = features(d.x_train), features(d.x_test)

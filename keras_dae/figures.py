@@ -16,7 +16,7 @@ def image_grid(images: np.ndarray, cols: int = 8) -> np.ndarray:
     grid = np.ones((rows * (h + 1) - 1, cols * (w + 1) - 1), np.float32)
     for i, image in enumerate(images):
         r, c = divmod(i, cols)
-        grid[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image
+        grid[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = image
     return grid
 
 
@@ -69,9 +69,12 @@ def save_latent_scatter(path: str, codes: np.ndarray, labels: np.ndarray) -> Non
     points = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
     fig.colorbar(points, ax=ax, ticks=range(10), label="label")
     axes = ("z1", "z2") if codes.shape[1] == 2 else ("PC1", "PC2")
-    ax.set(xlabel=axes[0], ylabel=axes[1],
-           title=f"Test set in latent space (z={codes.shape[1]}"
-                 f"{'' if codes.shape[1] == 2 else ', PCA'})")
+    ax.set(
+        xlabel=axes[0],
+        ylabel=axes[1],
+        title=f"Test set in latent space (z={codes.shape[1]}"
+        f"{'' if codes.shape[1] == 2 else ', PCA'})",
+    )
     save(fig, path)
 
 

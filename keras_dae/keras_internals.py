@@ -21,7 +21,7 @@ def patch_multi_worker_reduce() -> None:
     """Keras 3.15 reduces the scalar step logs of MultiWorkerMirroredStrategy along axis 0, which
     fails ("Invalid reduction dimension 0", tensorflow#72388): reduce scalars whole instead.
     No public hook replaces `reduce_per_replica`; patched once per process."""
-    from keras.src.backend.tensorflow import trainer
+    from keras.src.backend.tensorflow import trainer  # noqa: PLC0415 (Keras's private module: only where it is patched)
 
     if getattr(trainer.reduce_per_replica, "keras_dae_patched", False):
         return
@@ -30,8 +30,8 @@ def patch_multi_worker_reduce() -> None:
     def reduce_per_replica(values, strategy, reduction):
         if reduction == "auto" and trainer._collective_all_reduce_multi_worker(strategy):
             return tf.nest.map_structure(
-                lambda v: strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0),
-                values)
+                lambda v: strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0), values
+            )
         return original(values, strategy, reduction)
 
     reduce_per_replica.keras_dae_patched = True

@@ -23,8 +23,10 @@ def exclusive(folder: str, what: str):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise FolderLocked(f"{folder}: in use by another {what} (pid {holder}); wait for it "
-                               "to end, or choose another folder") from None
+            raise FolderLocked(
+                f"{folder}: in use by another {what} (pid {holder}); wait for it "
+                "to end, or choose another folder"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield

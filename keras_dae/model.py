@@ -15,8 +15,9 @@ DROPOUT = 0.1
 def _dense(units: int, activation: str | None, name: str) -> keras.layers.Dense:
     """A dense layer initialised as PyTorch's kaiming_normal_ (fan_in, gain sqrt(2))."""
     init = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
-    return keras.layers.Dense(units, activation, kernel_initializer=init,
-                              bias_initializer="zeros", name=name)
+    return keras.layers.Dense(
+        units, activation, kernel_initializer=init, bias_initializer="zeros", name=name
+    )
 
 
 def _mlp(inputs, specs, name: str) -> keras.Model:
@@ -66,8 +67,10 @@ def portable(autoencoder: keras.Model) -> keras.Model:
             return keras.layers.Dropout.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 
-    parts = [keras.models.clone_model(autoencoder.get_layer(name), clone_function=builtin)
-             for name in ("encoder", "decoder")]
+    parts = [
+        keras.models.clone_model(autoencoder.get_layer(name), clone_function=builtin)
+        for name in ("encoder", "decoder")
+    ]
     for part, name in zip(parts, ("encoder", "decoder")):
         part.set_weights(autoencoder.get_layer(name).get_weights())
     inputs = keras.Input((PIXELS,), name="image")

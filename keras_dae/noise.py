@@ -24,8 +24,9 @@ class Dropout(keras.layers.Dropout):
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
-        return tf.nn.experimental.stateless_dropout(inputs, self.rate, _seed(self.seed_generator),
-                                                    rng_alg=self.rng_alg)
+        return tf.nn.experimental.stateless_dropout(
+            inputs, self.rate, _seed(self.seed_generator), rng_alg=self.rng_alg
+        )
 
 
 class _TrainingNoise(keras.layers.Layer):
@@ -70,8 +71,9 @@ class ClippedGaussianNoise(_TrainingNoise):
         self.stddev = stddev
 
     def corrupt(self, x):
-        noise = tf.random.stateless_normal(tf.shape(x), _seed(self.seed_generator),
-                                           stddev=self.stddev, alg=self.rng_alg)
+        noise = tf.random.stateless_normal(
+            tf.shape(x), _seed(self.seed_generator), stddev=self.stddev, alg=self.rng_alg
+        )
         return tf.clip_by_value(x + noise, 0.0, 1.0)
 
     def get_config(self):

@@ -19,9 +19,14 @@ class FusedAdam(keras.optimizers.Adam):
         step = ops.cast(self.iterations + 1, dtype)
         momentum, velocity = keras_internals.adam_slots(self, variable)
         tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=momentum.handle, v=velocity.handle,
+            var=variable.handle,
+            m=momentum.handle,
+            v=velocity.handle,
             beta1_power=ops.power(ops.cast(self.beta_1, dtype), step),
             beta2_power=ops.power(ops.cast(self.beta_2, dtype), step),
-            lr=ops.cast(learning_rate, dtype), beta1=ops.cast(self.beta_1, dtype),
-            beta2=ops.cast(self.beta_2, dtype), epsilon=ops.cast(self.epsilon, dtype),
-            grad=ops.cast(gradient, dtype))
+            lr=ops.cast(learning_rate, dtype),
+            beta1=ops.cast(self.beta_1, dtype),
+            beta2=ops.cast(self.beta_2, dtype),
+            epsilon=ops.cast(self.epsilon, dtype),
+            grad=ops.cast(gradient, dtype),
+        )

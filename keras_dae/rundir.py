@@ -42,8 +42,10 @@ def read_history(workdir: str) -> dict | None:
 
 def write_history(workdir: str, config: TrainConfig, epochs: list, finished: bool = False) -> None:
     """Writes history.json; `finished` is the completion fact, set once every output exists."""
-    durable.write_json(os.path.join(workdir, HISTORY),
-                       {"config": config.to_dict(), "epochs": epochs, "finished": finished})
+    durable.write_json(
+        os.path.join(workdir, HISTORY),
+        {"config": config.to_dict(), "epochs": epochs, "finished": finished},
+    )
 
 
 def read_evaluation(workdir: str) -> dict | None:
@@ -67,10 +69,13 @@ def previous_epochs(config: TrainConfig, workdir: str) -> list:
         return []
     differences = config.differences(saved["config"])
     if differences:
-        shown = ", ".join(f"{k}={saved['config'].get(k)!r} there, {getattr(config, k)!r} now"
-                          for k in differences)
-        raise RunError(f"{workdir} holds a run with another configuration ({shown}); pass "
-                       "--overwrite to replace it, or choose another --output_dir")
+        shown = ", ".join(
+            f"{k}={saved['config'].get(k)!r} there, {getattr(config, k)!r} now" for k in differences
+        )
+        raise RunError(
+            f"{workdir} holds a run with another configuration ({shown}); pass "
+            "--overwrite to replace it, or choose another --output_dir"
+        )
     return saved["epochs"]
 
 
@@ -78,9 +83,12 @@ def is_finished(config: TrainConfig, workdir: str) -> bool:
     """Whether `workdir` holds this run complete: its history says so (written last) and the
     model is there."""
     saved = None if config.overwrite else read_history(workdir)
-    return (saved is not None and saved.get("finished") is True
-            and len(saved["epochs"]) >= config.epochs
-            and os.path.isfile(os.path.join(workdir, MODEL)))
+    return (
+        saved is not None
+        and saved.get("finished") is True
+        and len(saved["epochs"]) >= config.epochs
+        and os.path.isfile(os.path.join(workdir, MODEL))
+    )
 
 
 def training_config(workdir: str) -> TrainConfig:
@@ -96,9 +104,9 @@ def training_config(workdir: str) -> TrainConfig:
 
 def load_autoencoder(path: str):
     """The trained autoencoder in `path` (a model.keras), or a one-line RunError."""
-    import keras
+    import keras  # noqa: PLC0415 (rundir is read by TensorFlow-free commands)
 
-    from keras_dae import noise, optimizer  # noqa: F401  (registers the custom objects)
+    from keras_dae import noise, optimizer  # noqa: F401, PLC0415 (registers the custom objects; imports TensorFlow)
 
     if not os.path.isfile(path):
         raise RunError(f"{path}: no such model file")
@@ -114,8 +122,10 @@ def finished_run(workdir: str) -> tuple[TrainConfig, list]:
     config = training_config(workdir)
     epochs = read_history(workdir)["epochs"]
     if not is_finished(config, workdir):
-        raise RunError(f"{workdir}: the run is not finished ({len(epochs)} of {config.epochs} "
-                       "epochs); run its training command again to complete it")
+        raise RunError(
+            f"{workdir}: the run is not finished ({len(epochs)} of {config.epochs} "
+            "epochs); run its training command again to complete it"
+        )
     return config, epochs
 
 
@@ -156,8 +166,12 @@ def open_run(config: TrainConfig, chief: bool = True, task: str = ""):
         if chief:
             left = durable.remove_temporaries(workdir)
             if left:
-                logging.info("removed %d temporary file(s) left by an interrupted run in %s: %s",
-                             len(left), workdir, ", ".join(left))
+                logging.info(
+                    "removed %d temporary file(s) left by an interrupted run in %s: %s",
+                    len(left),
+                    workdir,
+                    ", ".join(left),
+                )
         outdir = workdir if chief else tempfile.mkdtemp(prefix=f"keras_dae-{task}-")
         backup = backup_path(workdir, "" if chief else task)
         finished = is_finished(config, workdir)

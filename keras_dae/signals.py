@@ -7,7 +7,7 @@ import signal
 
 class Interrupted(BaseException):
     """SIGINT or SIGTERM arrived. A BaseException, as KeyboardInterrupt, so that no library's
-    `except Exception` swallows it; every file is written atomically, so stopping anywhere is safe."""
+    `except Exception` swallows it; every file is written atomically: stopping anywhere is safe."""
 
     def __init__(self, signum: int):
         super().__init__(f"stopped by {signal.Signals(signum).name}")

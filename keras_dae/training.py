@@ -55,17 +55,20 @@ def use_xla(strategy: str) -> bool:
 def build_models(config: TrainConfig, steps: int) -> tuple[keras.Model, keras.Model]:
     """The compiled autoencoder (with corruption for a DAE) and its compiled reconstructor (no
     corruption, shared weights); `steps` is the number of training steps an epoch."""
-    corruption = (noise.build_corruption(config.noise, config.noise_rate)
-                  if config.add_noise else None)
+    corruption = (
+        noise.build_corruption(config.noise, config.noise_rate) if config.add_noise else None
+    )
     autoencoder = model.build_autoencoder(config.latent_dim, corruption)
     # PyTorch's Adam epsilon, so the update matches the original's. Running many steps per call
     # of the compiled train function removes the per-step Python overhead, and XLA fuses the
     # step's element-wise work; the math is unchanged.
     jit = use_xla(config.strategy)
-    autoencoder.compile(FusedAdam(config.learning_rate, epsilon=1e-8),
-                        reconstruction_loss(config.loss),
-                        steps_per_execution=steps_per_execution(steps, config.strategy),
-                        jit_compile=jit)
+    autoencoder.compile(
+        FusedAdam(config.learning_rate, epsilon=1e-8),
+        reconstruction_loss(config.loss),
+        steps_per_execution=steps_per_execution(steps, config.strategy),
+        jit_compile=jit,
+    )
     if jit:
         noise.use_rng_alg(autoencoder, "threefry")
     reconstructor = model.reconstructor(autoencoder)
@@ -86,18 +89,25 @@ def save_input_figures(outdir: str, config: TrainConfig, x_test, x_noisy) -> Non
     """truth.png, and noised.png for a DAE: the first 64 test images the grids show."""
     figures.save_image_grid(os.path.join(outdir, "truth.png"), x_test[:GRID_IMAGES], "truth")
     if x_noisy is not None:
-        figures.save_image_grid(os.path.join(outdir, "noised.png"), x_noisy[:GRID_IMAGES],
-                                f"noised truth ({config.noise}, {config.noise_rate})")
+        figures.save_image_grid(
+            os.path.join(outdir, "noised.png"),
+            x_noisy[:GRID_IMAGES],
+            f"noised truth ({config.noise}, {config.noise_rate})",
+        )
 
 
-def make_callbacks(run: rundir.Run, history: callbacks.RecordHistory, reconstructor, x_test,
-                   x_noisy, steps: int) -> list:
+def make_callbacks(
+    run: rundir.Run, history: callbacks.RecordHistory, reconstructor, x_test, x_noisy, steps: int
+) -> list:
     """The epoch's callbacks, in the order they must run: the schedule, NaN check, timer, test
     evaluation, the history record, figures, TensorBoard, and last the backup (an epoch is saved
     as done only once it is recorded); progress when asked."""
     config, outdir = run.config, run.outdir
-    writer = (tf.summary.create_file_writer(os.path.join(outdir, "tensorboard", "images"))
-              if config.tensorboard else None)
+    writer = (
+        tf.summary.create_file_writer(os.path.join(outdir, "tensorboard", "images"))
+        if config.tensorboard
+        else None
+    )
     grid_inputs = (x_noisy if x_noisy is not None else x_test)[:GRID_IMAGES]
     chain = [
         keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate(epoch, config)),
@@ -105,8 +115,9 @@ def make_callbacks(run: rundir.Run, history: callbacks.RecordHistory, reconstruc
         history.timer,
         callbacks.EvaluateOnTest(reconstructor, x_test, x_noisy),
         history,
-        callbacks.ReconstructionFigures(reconstructor, grid_inputs, outdir, config.run_name,
-                                        writer),
+        callbacks.ReconstructionFigures(
+            reconstructor, grid_inputs, outdir, config.run_name, writer
+        ),
     ]
     if config.tensorboard:
         chain.append(keras.callbacks.TensorBoard(os.path.join(outdir, "tensorboard")))
@@ -120,23 +131,27 @@ def restore_backup(run: rundir.Run, autoencoder: keras.Model) -> int:
     """Restores the last complete epoch from the run's backup; returns the epochs done."""
     done = backup.restore(run.backup, autoencoder, run.config.epochs)
     if done > len(run.epochs):
-        raise rundir.RunError(f"{run.backup}: holds {done} epochs but {rundir.HISTORY} records "
-                              f"{len(run.epochs)}; remove the backup, or pass --overwrite")
+        raise rundir.RunError(
+            f"{run.backup}: holds {done} epochs but {rundir.HISTORY} records "
+            f"{len(run.epochs)}; remove the backup, or pass --overwrite"
+        )
     if done:
         logging.info("resuming: %d of %d epochs done in %s", done, run.config.epochs, run.workdir)
     return done
 
 
-def save_final_outputs(outdir: str, config: TrainConfig, autoencoder, epochs: list, x_test,
-                       y_test) -> None:
+def save_final_outputs(
+    outdir: str, config: TrainConfig, autoencoder, epochs: list, x_test, y_test
+) -> None:
     """model.keras (Keras's own layers: loadable without keras-dae), the loss curves, the latent
     space, and for z = 2 the decoder's manifold."""
     with durable.atomic_path(os.path.join(outdir, rundir.MODEL)) as tmp:
         model.portable(autoencoder).save(tmp)
     encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
     codes = encoder.predict(x_test, callbacks.EVAL_BATCH, verbose=0)
-    figures.save_loss_curves(os.path.join(outdir, "loss.png"), epochs, config.lr_decay_epoch,
-                             config.loss)
+    figures.save_loss_curves(
+        os.path.join(outdir, "loss.png"), epochs, config.lr_decay_epoch, config.loss
+    )
     figures.save_latent_scatter(os.path.join(outdir, "latent.png"), codes, y_test)
     if config.latent_dim == 2:
         images = decoder.predict(figures.manifold_codes(codes), callbacks.EVAL_BATCH, verbose=0)
@@ -146,8 +161,13 @@ def save_final_outputs(outdir: str, config: TrainConfig, autoencoder, epochs: li
 def finished_result(run: rundir.Run) -> TrainResult:
     logging.info("%s already holds this finished run (--overwrite trains it anew)", run.workdir)
     autoencoder = rundir.load_autoencoder(os.path.join(run.workdir, rundir.MODEL))
-    return TrainResult(run.epochs, autoencoder, autoencoder.get_layer("encoder"),
-                       autoencoder.get_layer("decoder"), run.workdir)
+    return TrainResult(
+        run.epochs,
+        autoencoder,
+        autoencoder.get_layer("encoder"),
+        autoencoder.get_layer("decoder"),
+        run.workdir,
+    )
 
 
 def train_and_evaluate(config: TrainConfig) -> TrainResult:
@@ -163,8 +183,13 @@ def train_and_evaluate(config: TrainConfig) -> TrainResult:
             return finished_result(run)
         keras.utils.set_random_seed(config.seed)
         splits = data.load(config)
-        logging.info("data: %d train, %d test images; %d replica(s); writing to %s",
-                     len(splits.x_train), len(splits.x_test), strategy.num_replicas_in_sync, run.outdir)
+        logging.info(
+            "data: %d train, %d test images; %d replica(s); writing to %s",
+            len(splits.x_train),
+            len(splits.x_test),
+            strategy.num_replicas_in_sync,
+            run.outdir,
+        )
         x_noisy = noised_test_set(config, splits.x_test)
         save_input_figures(run.outdir, config, splits.x_test, x_noisy)
 
@@ -173,19 +198,45 @@ def train_and_evaluate(config: TrainConfig) -> TrainResult:
             autoencoder, reconstructor = build_models(config, steps)
             done = restore_backup(run, autoencoder)
         distribute.prepare_for_multi_worker(
-            strategy, [autoencoder, reconstructor, autoencoder.get_layer("encoder"),
-                       autoencoder.get_layer("decoder")], (splits.x_train[:2], splits.x_train[:2]))
+            strategy,
+            [
+                autoencoder,
+                reconstructor,
+                autoencoder.get_layer("encoder"),
+                autoencoder.get_layer("decoder"),
+            ],
+            (splits.x_train[:2], splits.x_train[:2]),
+        )
 
         history = callbacks.RecordHistory(config, run.outdir, run.epochs, callbacks.EpochTimer())
         chain = make_callbacks(run, history, reconstructor, splits.x_test, x_noisy, steps)
-        batches = data.train_dataset(splits.x_train, config.batch_size, config.seed, first_epoch=done)
+        batches = data.train_dataset(
+            splits.x_train, config.batch_size, config.seed, first_epoch=done
+        )
         verbose = 1 if sys.stdout.isatty() and not config.print_every else 2
-        autoencoder.fit(batches, epochs=config.epochs, initial_epoch=done, steps_per_epoch=steps,
-                        callbacks=chain, verbose=verbose, shuffle=False)
+        autoencoder.fit(
+            batches,
+            epochs=config.epochs,
+            initial_epoch=done,
+            steps_per_epoch=steps,
+            callbacks=chain,
+            verbose=verbose,
+            shuffle=False,
+        )
 
-        save_final_outputs(run.outdir, config, autoencoder, history.epochs, splits.x_test, splits.y_test)
+        save_final_outputs(
+            run.outdir, config, autoencoder, history.epochs, splits.x_test, splits.y_test
+        )
         rundir.complete(run, history.epochs)
-    logging.info("done: final test loss %.4f (clean input); outputs in %s",
-                 history.epochs[-1]["test_loss_clean"], config.workdir)
-    return TrainResult(history.epochs, autoencoder, autoencoder.get_layer("encoder"),
-                       autoencoder.get_layer("decoder"), config.workdir)
+    logging.info(
+        "done: final test loss %.4f (clean input); outputs in %s",
+        history.epochs[-1]["test_loss_clean"],
+        config.workdir,
+    )
+    return TrainResult(
+        history.epochs,
+        autoencoder,
+        autoencoder.get_layer("encoder"),
+        autoencoder.get_layer("decoder"),
+        config.workdir,
+    )

@@ -21,7 +21,6 @@ def tiny_model(seed: int = 0) -> keras.Model:
 
 
 class BackupTest(parameterized.TestCase, tf.test.TestCase):
-
     def setUp(self):
         super().setUp()
         self.path = os.path.join(self.create_tempdir().full_path, "backup.npz")
@@ -31,8 +30,10 @@ class BackupTest(parameterized.TestCase, tf.test.TestCase):
     def test_restores_weights_optimizer_and_random_state(self):
         restored = tiny_model(seed=1)
         self.assertEqual(backup.restore(self.path, restored, max_epoch=5), 2)
-        for a, b in zip(self.model.variables + self.model.optimizer.variables,
-                        restored.variables + restored.optimizer.variables):
+        for a, b in zip(
+            self.model.variables + self.model.optimizer.variables,
+            restored.variables + restored.optimizer.variables,
+        ):
             self.assertAllEqual(a, b, msg=a.path)
         self.assertEqual(os.listdir(os.path.dirname(self.path)), ["backup.npz"])
 
@@ -40,11 +41,15 @@ class BackupTest(parameterized.TestCase, tf.test.TestCase):
         self.assertEqual(backup.restore(self.path + ".none", tiny_model(), 5), 0)
 
     @parameterized.named_parameters(
-        ("flipped_byte", lambda raw: raw[:600] + bytes([raw[600] ^ 1]) + raw[601:],
-         "damaged backup"),
-        ("truncated", lambda raw: raw[:len(raw) // 2], "damaged backup"),
+        (
+            "flipped_byte",
+            lambda raw: raw[:600] + bytes([raw[600] ^ 1]) + raw[601:],
+            "damaged backup",
+        ),
+        ("truncated", lambda raw: raw[: len(raw) // 2], "damaged backup"),
         ("empty", lambda raw: b"", "damaged backup"),
-        ("not_numpy", lambda raw: b"PK\x03\x04 not a zip", "damaged backup"))
+        ("not_numpy", lambda raw: b"PK\x03\x04 not a zip", "damaged backup"),
+    )
     def test_damaged_file_is_one_line(self, damage, message):
         with open(self.path, "rb") as f:
             raw = f.read()

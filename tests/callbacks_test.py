@@ -19,7 +19,6 @@ class FakeModel:
 
 
 class CallbacksTest(absltest.TestCase):
-
     def test_nan_loss_stops_with_a_hint(self):
         callback = callbacks.StopOnNaN(learning_rate=0.5)
         callback.on_epoch_begin(1)

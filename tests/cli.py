@@ -7,18 +7,26 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_module(module: str, *args: str, env: dict | None = None, timeout: int = 180,
-               python_flags: tuple = ()) -> subprocess.CompletedProcess:
+def run_module(
+    module: str, *args: str, env: dict | None = None, timeout: int = 180, python_flags: tuple = ()
+) -> subprocess.CompletedProcess:
     """`python -m MODULE ARGS` from the repository root, output captured as text."""
-    return subprocess.run([sys.executable, *python_flags, "-m", module, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *python_flags, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 class CliAssertions:
     """A TestCase mixin: `assert_one_line_error`."""
 
-    def assert_one_line_error(self, run: subprocess.CompletedProcess, prog: str, message: str,
-                              code: int = 1) -> str:
+    def assert_one_line_error(
+        self, run: subprocess.CompletedProcess, prog: str, message: str, code: int = 1
+    ) -> str:
         """`run` exited with `code`, printed no traceback, and exactly one line of its own (TF's
         start-up lines aside) that starts with `prog: error:` and contains `message`."""
         self.assertEqual(run.returncode, code, run.stderr[-2000:])

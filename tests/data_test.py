@@ -1,4 +1,4 @@
-"""Tests of keras_dae.data: IDX reading, TFDS loading (mocked), preprocessing, the tf.data pipeline."""
+"""Tests of keras_dae.data: IDX reading, TFDS loading (mocked), preprocessing, tf.data batches."""
 
 import gzip
 import os
@@ -8,9 +8,9 @@ from unittest import mock
 import hypothesis
 import numpy as np
 import tensorflow as tf
-from hypothesis import strategies as st
 import tensorflow_datasets as tfds
 from absl.testing import parameterized
+from hypothesis import strategies as st
 
 from keras_dae import data
 from keras_dae.config import TrainConfig
@@ -19,7 +19,6 @@ from tests.idx_fixtures import idx_bytes, write_mnist_dir
 
 
 class IdxTest(parameterized.TestCase, tf.test.TestCase):
-
     @parameterized.parameters(True, False)
     def test_reads_generated_files(self, gz):
         folder = self.create_tempdir().full_path
@@ -39,7 +38,8 @@ class IdxTest(parameterized.TestCase, tf.test.TestCase):
         ("truncated_data", lambda raw: raw[:-10], "truncated"),
         ("truncated_header", lambda raw: raw[:9], "truncated IDX header"),
         ("trailing", lambda raw: raw + b"\x00", "trailing"),
-        ("bad_gzip", lambda raw: gzip.compress(raw)[:-20], "gzip"))
+        ("bad_gzip", lambda raw: gzip.compress(raw)[:-20], "gzip"),
+    )
     def test_corrupt_bytes_are_a_data_error(self, mutate, message):
         raw = idx_bytes(np.zeros((3, 28, 28), np.uint8))
         with self.assertRaisesRegex(data.DataError, message):
@@ -69,7 +69,6 @@ class IdxTest(parameterized.TestCase, tf.test.TestCase):
 
 
 class TfdsTest(tf.test.TestCase):
-
     def test_mnist_through_tfds(self):
         with tfds.testing.mock_data(num_examples=9):
             config = TrainConfig(dataset="mnist", test_examples=5)
@@ -84,7 +83,6 @@ class TfdsTest(tf.test.TestCase):
 
 
 class PreprocessTest(tf.test.TestCase):
-
     def test_binarize_threshold_is_half(self):
         images = np.array([[0, 127, 128, 255] * 196], np.uint8).reshape(1, 28, 28)
         x = data.preprocess(images, binarize=True)
@@ -104,7 +102,6 @@ class PreprocessTest(tf.test.TestCase):
 
 
 class TrainDatasetTest(tf.test.TestCase):
-
     def epochs(self, ds, steps, count):
         it = iter(ds)
         return [[tuple(t.numpy() for t in next(it)) for _ in range(steps)] for _ in range(count)]
@@ -142,9 +139,11 @@ class IdxFuzzTest(tf.test.TestCase):
         self.parse_or_data_error(raw)
 
     @hypothesis.settings(max_examples=300, deadline=None)
-    @hypothesis.given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)),
-                               max_size=8),
-                      st.integers(0, len(VALID)), st.booleans())
+    @hypothesis.given(
+        st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), max_size=8),
+        st.integers(0, len(VALID)),
+        st.booleans(),
+    )
     def test_mutated_valid_file(self, flips, cut, gz):
         raw = bytearray(self.VALID)
         for position, value in flips:
@@ -170,12 +169,19 @@ class BadInputCommandLineTest(CliAssertions, parameterized.TestCase):
         with open(os.path.join(folder, "t10k-images-idx3-ubyte"), "r+b") as f:
             f.write(b"\x00\x00\x99\x03")  # bad magic: no such type code
         empty = self.create_tempdir().full_path
-        cases = [(folder, "t10k-images-idx3-ubyte: not an IDX file (bad magic number"),
-                 (empty, "no train-images-idx3-ubyte[.gz] file"),
-                 (os.path.join(empty, "none"), "no such folder")]
+        cases = [
+            (folder, "t10k-images-idx3-ubyte: not an IDX file (bad magic number"),
+            (empty, "no train-images-idx3-ubyte[.gz] file"),
+            (os.path.join(empty, "none"), "no such folder"),
+        ]
         for data_dir, message in cases:
-            run = run_module("keras_dae", "--data_dir", data_dir, "--output_dir",
-                             os.path.join(self.create_tempdir().full_path, "o"))
+            run = run_module(
+                "keras_dae",
+                "--data_dir",
+                data_dir,
+                "--output_dir",
+                os.path.join(self.create_tempdir().full_path, "o"),
+            )
             self.assert_one_line_error(run, "keras_dae", message)
 
     def test_unreadable_file(self):
@@ -188,28 +194,34 @@ class BadInputCommandLineTest(CliAssertions, parameterized.TestCase):
                 raise PermissionError(13, "Permission denied")
             return real_open(path, *args, **kwargs)
 
-        with mock.patch("builtins.open", deny):
-            with self.assertRaisesRegex(data.DataError, "cannot read \\(Permission denied\\)"):
-                data.load_idx_split(folder, "train")
+        with (
+            mock.patch("builtins.open", deny),
+            self.assertRaisesRegex(data.DataError, "cannot read \\(Permission denied\\)"),
+        ):
+            data.load_idx_split(folder, "train")
 
     @parameterized.named_parameters(
         ("signed_bytes", 0x09, ">i1", "signed byte \\(0x09\\)"),
         ("int32", 0x0C, ">i4", "int32 \\(0x0C\\)"),
-        ("float32_over_255", 0x0D, ">f4", "float32 \\(0x0D\\)"))
+        ("float32_over_255", 0x0D, ">f4", "float32 \\(0x0D\\)"),
+    )
     def test_images_of_another_type_are_refused_not_cast(self, code, dtype, name):
         folder = self.create_tempdir().full_path
         write_mnist_dir(folder, gz=False)
         pixels = np.random.default_rng(0).random((6, 28, 28)) * (1 if code == 0x0D else 100)
         with open(os.path.join(folder, "train-images-idx3-ubyte"), "wb") as f:
-            f.write(struct.pack(">BBBBIII", 0, 0, code, 3, 6, 28, 28) + pixels.astype(dtype).tobytes())
-        with self.assertRaisesRegex(data.DataError,
-                                    f"train-images-idx3-ubyte: element type {name}, expected "
-                                    "unsigned bytes"):
+            f.write(
+                struct.pack(">BBBBIII", 0, 0, code, 3, 6, 28, 28) + pixels.astype(dtype).tobytes()
+            )
+        with self.assertRaisesRegex(
+            data.DataError, f"train-images-idx3-ubyte: element type {name}, expected unsigned bytes"
+        ):
             data.load_idx_split(folder, "train")
 
     @parameterized.named_parameters(
         ("out_of_range", np.array([0, 1, 2, 3, 4, 12], ">u1"), 0x08, r"labels span \[0, 12\]"),
-        ("float", np.arange(6, dtype=">f4"), 0x0D, "float32 .*expected integer labels"))
+        ("float", np.arange(6, dtype=">f4"), 0x0D, "float32 .*expected integer labels"),
+    )
     def test_bad_labels_are_refused(self, labels, code, message):
         folder = self.create_tempdir().full_path
         write_mnist_dir(folder, gz=False)
@@ -220,10 +232,11 @@ class BadInputCommandLineTest(CliAssertions, parameterized.TestCase):
 
 
 class OfflineTfdsTest(tf.test.TestCase):
-
     def test_fails_fast_with_the_hint_when_nothing_is_prepared(self):
-        with mock.patch.object(data, "_reachable", return_value=False) as reachable, \
-                mock.patch.dict(os.environ, {"TFDS_DATA_DIR": self.create_tempdir().full_path}):
-            with self.assertRaisesRegex(data.DataError, "no network; pass --data_dir"):
-                data.load_tfds_split("mnist", "test")
+        with (
+            mock.patch.object(data, "_reachable", return_value=False) as reachable,
+            mock.patch.dict(os.environ, {"TFDS_DATA_DIR": self.create_tempdir().full_path}),
+            self.assertRaisesRegex(data.DataError, "no network; pass --data_dir"),
+        ):
+            data.load_tfds_split("mnist", "test")
         reachable.assert_called_once()

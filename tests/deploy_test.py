@@ -12,7 +12,8 @@ from kserve import ApiClient
 
 DEPLOY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy")
 PRIMITIVES = {"str": str, "int": int, "bool": bool, "float": (int, float), "object": object}
-# kserve's models spell containers list[X] and dict(str, X); the kubernetes client's List[X], Dict[str, X].
+# kserve's models spell containers list[X] and dict(str, X);
+# the kubernetes client's List[X], Dict[str, X].
 LIST = re.compile(r"[lL]ist\[(.*)\]$")
 DICT = re.compile(r"[dD]ict[(\[][^,]*, (.*)[)\]]$")
 
@@ -27,8 +28,9 @@ def build(data, type_name: str, path: str):
         assert isinstance(data, dict), f"{path}: expected a mapping"
         return {k: build(v, match[1], f"{path}.{k}") for k, v in data.items()}
     if type_name in PRIMITIVES:
-        ok = isinstance(data, PRIMITIVES[type_name]) and (type_name == "bool"
-                                                          or not isinstance(data, bool))
+        ok = isinstance(data, PRIMITIVES[type_name]) and (
+            type_name == "bool" or not isinstance(data, bool)
+        )
         assert ok, f"{path}: {data!r} is not a {type_name}"
         return data
     klass = getattr(kserve.models, type_name, None) or getattr(kubernetes.client.models, type_name)
@@ -36,12 +38,15 @@ def build(data, type_name: str, path: str):
     attributes = {key: name for name, key in klass.attribute_map.items()}
     unknown = sorted(set(data) - set(attributes))
     assert not unknown, f"{path}: {type_name} has no field(s) {unknown}"
-    return klass(**{attributes[k]: build(v, klass.openapi_types[attributes[k]], f"{path}.{k}")
-                    for k, v in data.items()})
+    return klass(
+        **{
+            attributes[k]: build(v, klass.openapi_types[attributes[k]], f"{path}.{k}")
+            for k, v in data.items()
+        }
+    )
 
 
 class DeployTest(parameterized.TestCase):
-
     @parameterized.parameters("tfserving-inferenceservice.yaml", "litert-inferenceservice.yaml")
     def test_inference_service_is_valid_and_round_trips(self, name):
         with open(os.path.join(DEPLOY, name)) as f:

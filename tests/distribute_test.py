@@ -11,9 +11,9 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from tests.idx_fixtures import write_mnist_dir
 from keras_dae import distribute
 from keras_dae.rundir import RunError
+from tests.idx_fixtures import write_mnist_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = """
@@ -40,7 +40,6 @@ def free_ports(n: int) -> list[int]:
 
 
 class TwoWorkerTest(tf.test.TestCase):
-
     def test_two_workers_agree_and_only_the_chief_writes(self):
         tmp = self.create_tempdir().full_path
         data_dir = os.path.join(tmp, "mnist")
@@ -49,12 +48,29 @@ class TwoWorkerTest(tf.test.TestCase):
         cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
         processes = []
         for index in range(2):
-            env = dict(os.environ, TF_CONFIG=json.dumps(
-                {"cluster": cluster, "task": {"type": "worker", "index": index}}))
-            processes.append(subprocess.Popen(
-                [sys.executable, "-c", WORKER, data_dir, os.path.join(tmp, f"out{index}"),
-                 os.path.join(tmp, f"weights{index}.npz")],
-                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            env = dict(
+                os.environ,
+                TF_CONFIG=json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": index}}
+                ),
+            )
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        WORKER,
+                        data_dir,
+                        os.path.join(tmp, f"out{index}"),
+                        os.path.join(tmp, f"weights{index}.npz"),
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
         for p in processes:
             output, _ = p.communicate(timeout=180)
             self.assertEqual(p.returncode, 0, output[-3000:])
@@ -72,7 +88,6 @@ class TwoWorkerTest(tf.test.TestCase):
 
 
 class StrategyTest(tf.test.TestCase):
-
     def test_default_is_one_chief_replica(self):
         strategy = distribute.make_strategy("default")
         self.assertEqual(strategy.num_replicas_in_sync, 1)
@@ -81,8 +96,9 @@ class StrategyTest(tf.test.TestCase):
     def test_multi_worker_needs_tf_config(self):
         with mock.patch.dict(os.environ):
             os.environ.pop("TF_CONFIG", None)
-            with self.assertRaisesRegex(RunError, "--strategy=multi_worker needs the cluster in "
-                                        "the TF_CONFIG"):
+            with self.assertRaisesRegex(
+                RunError, "--strategy=multi_worker needs the cluster in the TF_CONFIG"
+            ):
                 distribute.make_strategy("multi_worker")
 
 

@@ -11,7 +11,6 @@ from keras_dae.durable import atomic_path, write_json
 
 
 class AtomicPathTest(absltest.TestCase):
-
     def test_success_replaces(self):
         folder = self.create_tempdir().full_path
         path = os.path.join(folder, "sub", "h.json")
@@ -26,12 +25,11 @@ class AtomicPathTest(absltest.TestCase):
         path = os.path.join(folder, "model.keras")
         with open(path, "w") as f:
             f.write("old")
-        with self.assertRaises(RuntimeError):
-            with atomic_path(path) as tmp:
-                self.assertTrue(tmp.endswith(".keras"))
-                with open(tmp, "w") as f:
-                    f.write("half")
-                raise RuntimeError("interrupted")
+        with self.assertRaises(RuntimeError), atomic_path(path) as tmp:
+            self.assertTrue(tmp.endswith(".keras"))
+            with open(tmp, "w") as f:
+                f.write("half")
+            raise RuntimeError("interrupted")
         with open(path) as f:
             self.assertEqual(f.read(), "old")
         self.assertEqual(os.listdir(folder), ["model.keras"])
@@ -39,9 +37,8 @@ class AtomicPathTest(absltest.TestCase):
     def test_a_failed_write_names_the_file_and_leaves_no_temporary(self):
         folder = self.create_tempdir().full_path
         path = os.path.join(folder, "history.json")
-        with self.assertRaisesRegex(OSError, "No space left") as raised:
-            with atomic_path(path):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        with self.assertRaisesRegex(OSError, "No space left") as raised, atomic_path(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         self.assertEqual(raised.exception.filename, path)
         self.assertEqual(os.listdir(folder), [])
 
@@ -50,8 +47,10 @@ class AtomicPathTest(absltest.TestCase):
         os.makedirs(os.path.join(folder, durable.TEMP_PREFIX + "saved_model.x"))
         open(os.path.join(folder, durable.TEMP_PREFIX + "loss.png.y.png"), "w").close()
         open(os.path.join(folder, "loss.png"), "w").close()
-        self.assertEqual(durable.remove_temporaries(folder),
-                         [durable.TEMP_PREFIX + "loss.png.y.png", durable.TEMP_PREFIX + "saved_model.x"])
+        self.assertEqual(
+            durable.remove_temporaries(folder),
+            [durable.TEMP_PREFIX + "loss.png.y.png", durable.TEMP_PREFIX + "saved_model.x"],
+        )
         self.assertEqual(os.listdir(folder), ["loss.png"])
 
 

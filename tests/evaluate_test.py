@@ -9,6 +9,7 @@ import sys
 import tempfile
 from unittest import mock
 
+import keras
 import numpy as np
 from absl import flags as absl_flags
 from absl.testing import absltest, parameterized
@@ -17,6 +18,7 @@ import flags
 import keras_dae
 from keras_dae import data, durable, evaluate, metrics, rundir
 from keras_dae.config import ConfigError, TrainConfig
+from keras_dae.evaluation_figures import strongest_filters
 from keras_dae.probe import probe_accuracy
 from tests.idx_fixtures import write_mnist_dir
 
@@ -55,7 +57,6 @@ class MetricsTest(parameterized.TestCase):
         self.assertGreater(accuracy, 0.99)
 
     def test_strongest_filters(self):
-        from keras_dae.evaluation_figures import strongest_filters
 
         kernel = np.zeros((784, 5))
         kernel[0, 3], kernel[1, 1] = -4.0, 2.0
@@ -168,8 +169,6 @@ class EvaluateTest(parameterized.TestCase):
         self.assertFalse(os.path.exists(missing))
 
     def test_refuses_a_model_of_another_kind(self):
-        import keras
-
         folder = os.path.join(self.create_tempdir().full_path, "run")
         shutil.copytree(self.run_dir, folder)
         other = keras.Sequential([keras.Input((784,)), keras.layers.Dense(784, name="encoder")])

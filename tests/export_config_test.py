@@ -14,7 +14,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class ExportConfigTest(parameterized.TestCase):
-
     def setUp(self):
         super().setUp()
         self.folder = self.create_tempdir().full_path
@@ -23,14 +22,26 @@ class ExportConfigTest(parameterized.TestCase):
 
     def test_defaults_are_the_command_lines(self):
         config = ExportConfig(model=self.model, export_dir=os.path.join(self.folder, "e"))
-        self.assertEqual((config.float_tolerance, config.int8_tolerance,
-                          config.calibration_examples, config.num_threads,
-                          config.latency_invokes, config.seed), (0.001, 0.02, 1000, 1, 2000, 0))
+        self.assertEqual(
+            (
+                config.float_tolerance,
+                config.int8_tolerance,
+                config.calibration_examples,
+                config.num_threads,
+                config.latency_invokes,
+                config.seed,
+            ),
+            (0.001, 0.02, 1000, 1, 2000, 0),
+        )
 
     @parameterized.named_parameters(
         ("float_tolerance", {"float_tolerance": -0.1}, "float_tolerance must be a finite number"),
         ("int8_tolerance", {"int8_tolerance": float("nan")}, "int8_tolerance must be a finite"),
-        ("calibration", {"calibration_examples": 1}, "calibration_examples must be an integer >= 2"),
+        (
+            "calibration",
+            {"calibration_examples": 1},
+            "calibration_examples must be an integer >= 2",
+        ),
         ("threads", {"num_threads": 0}, "num_threads must be an integer >= 1"),
         ("invokes", {"latency_invokes": 2.5}, "latency_invokes must be an integer >= 1"),
         ("seed", {"seed": -1}, "seed must be an integer >= 0"),
@@ -43,17 +54,36 @@ class ExportConfigTest(parameterized.TestCase):
             ExportConfig(**values)
 
     def test_export_dir_that_is_a_file_is_refused_before_tensorflow(self):
-        run = subprocess.run([sys.executable, "-X", "importtime", "-m", "export", "--model",
-                              self.model, "--export_dir", self.model], cwd=ROOT, check=False,
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                "-m",
+                "export",
+                "--model",
+                self.model,
+                "--export_dir",
+                self.model,
+            ],
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         self.assertEqual(run.returncode, 1)
         lines = [line for line in run.stderr.splitlines() if not line.startswith("import time")]
         self.assertEqual(lines, [f"export: error: {self.model}: not a folder"])
-        imported = [line.split("|")[-1].strip() for line in run.stderr.splitlines()
-                    if line.startswith("import time")]
+        imported = [
+            line.split("|")[-1].strip()
+            for line in run.stderr.splitlines()
+            if line.startswith("import time")
+        ]
         self.assertIn("export.config", imported)
-        self.assertEmpty([name for name in imported if name.split(".")[0] in ("tensorflow",
-                                                                              "keras")])
+        self.assertEmpty(
+            [name for name in imported if name.split(".")[0] in ("tensorflow", "keras")]
+        )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ def install_faults(kill_at: int) -> list[int]:
             if calls[0] == kill_at:
                 os._exit(1)
             return real(*args, **kwargs)
+
         return boundary
 
     for name in BOUNDARIES:

@@ -41,9 +41,14 @@ def write_prepared(folder: str) -> None:
 
 
 def run_child(prepared: str, export_dir: str, kill_at: int) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, CHILD, prepared, export_dir, str(kill_at)],
-                          env={**os.environ, "PYTHONPATH": ROOT}, check=False,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, CHILD, prepared, export_dir, str(kill_at)],
+        env={**os.environ, "PYTHONPATH": ROOT},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def leftovers(export_dir: str) -> list[str]:
@@ -51,15 +56,16 @@ def leftovers(export_dir: str) -> list[str]:
 
 
 class FaultSweepTest(absltest.TestCase):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.tmp = tempfile.mkdtemp(prefix="export_faults-", dir=FAST_TMP)
         cls.prepared = os.path.join(cls.tmp, "prepared")
         write_prepared(cls.prepared)
-        cls.trees = {part: export_fault_child.read_tree(os.path.join(cls.prepared, part))
-                     for part in ("saved_model", "record")}
+        cls.trees = {
+            part: export_fault_child.read_tree(os.path.join(cls.prepared, part))
+            for part in ("saved_model", "record")
+        }
         cls.one_version = os.path.join(cls.tmp, "one_version")
         assert run_child(cls.prepared, cls.one_version, 0).returncode == 0
 
@@ -83,15 +89,22 @@ class FaultSweepTest(absltest.TestCase):
 
     def assert_published_whole(self, export_dir: str, version: int) -> None:
         """saved_model/<v> and versions/<v> hold exactly the prepared files (and the manifest)."""
-        for part, folder in (("saved_model", layout.saved_model_dir(export_dir, version)),
-                             ("record", layout.version_dir(export_dir, version))):
+        for part, folder in (
+            ("saved_model", layout.saved_model_dir(export_dir, version)),
+            ("record", layout.version_dir(export_dir, version)),
+        ):
             expected = manifest.folder_files(os.path.join(self.prepared, part))
-            found = [f for f in manifest.folder_files(folder)
-                     if not (part == "record" and f == layout.MANIFEST)]
+            found = [
+                f
+                for f in manifest.folder_files(folder)
+                if not (part == "record" and f == layout.MANIFEST)
+            ]
             self.assertEqual(found, expected)
             for name in found:
-                with open(os.path.join(folder, name), "rb") as a, \
-                        open(os.path.join(self.prepared, part, name), "rb") as b:
+                with (
+                    open(os.path.join(folder, name), "rb") as a,
+                    open(os.path.join(self.prepared, part, name), "rb") as b,
+                ):
                     self.assertEqual(a.read(), b.read(), name)
 
     def check_after_kill(self, export_dir: str, old: int, new: int, n: int) -> str:
@@ -107,8 +120,9 @@ class FaultSweepTest(absltest.TestCase):
             self.assertTrue(problem.startswith(f"{name}: "), (n, problem))
         if not left:
             return f"clean, version {latest} published"
-        kinds = sorted({"incomplete version" if "incomplete" in p else "temporary"
-                        for p in problems})
+        kinds = sorted(
+            {"incomplete version" if "incomplete" in p else "temporary" for p in problems}
+        )
         return f"version {latest} published; reported: {' + '.join(kinds)}"
 
     def check_rerun(self, export_dir: str, n: int) -> None:
@@ -127,16 +141,18 @@ class FaultSweepTest(absltest.TestCase):
         self.assertEqual(latest, layout.next_version(export_dir) - 1, n)  # Taken, not reused.
         self.assertEmpty(verify.problems(export_dir), n)
         self.assertEmpty(leftovers(export_dir), n)
-        self.assertEmpty([e for e in os.listdir(export_dir)
-                          if e.startswith(durable.TEMP_PREFIX)], n)
+        self.assertEmpty(
+            [e for e in os.listdir(export_dir) if e.startswith(durable.TEMP_PREFIX)], n
+        )
 
     def sweep(self, source: str, kill_points: range) -> dict:
         """Kills a publish into a copy of `source` at each point; returns {verdict: count}."""
         old, new = layout.latest_version(source), layout.next_version(source)
         folders = {n: self.fresh(source) for n in kill_points}
         with futures.ThreadPoolExecutor(2) as pool:  # The children, two at a time.
-            killed = dict(zip(folders, pool.map(
-                lambda n: run_child(self.prepared, folders[n], n), folders)))
+            killed = dict(
+                zip(folders, pool.map(lambda n: run_child(self.prepared, folders[n], n), folders))
+            )
         verdicts = {}
         for n, export_dir in folders.items():
             self.assertEqual(killed[n].returncode, 1, (n, killed[n].stderr))
@@ -185,7 +201,6 @@ def make_export(folder: str, versions: int = 1) -> str:
 
 
 class VerifyTest(absltest.TestCase):
-
     def setUp(self):
         super().setUp()
         self.export_dir = make_export(self.create_tempdir().full_path, versions=2)
@@ -193,8 +208,11 @@ class VerifyTest(absltest.TestCase):
     def rewrite_manifest(self, version: int, change) -> None:
         """Replaces the manifest by the text `change`, or by change(the published manifest)."""
         path = os.path.join(layout.version_dir(self.export_dir, version), layout.MANIFEST)
-        published = manifest.build(version, layout.saved_model_dir(self.export_dir, version),
-                                   layout.version_dir(self.export_dir, version))
+        published = manifest.build(
+            version,
+            layout.saved_model_dir(self.export_dir, version),
+            layout.version_dir(self.export_dir, version),
+        )
         with open(path, "w") as f:
             f.write(change(published) if callable(change) else change)
 
@@ -211,25 +229,39 @@ class VerifyTest(absltest.TestCase):
             f.write(b"x")
         with open(os.path.join(layout.saved_model_dir(self.export_dir, 2), "new.pb"), "wb") as f:
             f.write(b"x")
-        self.assertCountEqual(verify.problems(self.export_dir), [
-            "versions/2/report.md: missing",
-            "versions/2/tflite/int8.tflite: sha256 differs from the manifest",
-            "versions/2/tflite/extra.tflite: extra file, not in the manifest",
-            "saved_model/2/new.pb: extra file, not in the manifest"])
+        self.assertCountEqual(
+            verify.problems(self.export_dir),
+            [
+                "versions/2/report.md: missing",
+                "versions/2/tflite/int8.tflite: sha256 differs from the manifest",
+                "versions/2/tflite/extra.tflite: extra file, not in the manifest",
+                "saved_model/2/new.pb: extra file, not in the manifest",
+            ],
+        )
 
     def test_a_damaged_older_version_is_reported(self):
-        with open(os.path.join(layout.saved_model_dir(self.export_dir, 1), "saved_model.pb"),
-                  "ab") as f:
+        with open(
+            os.path.join(layout.saved_model_dir(self.export_dir, 1), "saved_model.pb"), "ab"
+        ) as f:
             f.write(b"\0")
-        self.assertEqual(verify.problems(self.export_dir),
-                         ["saved_model/1/saved_model.pb: sha256 differs from the manifest"])
+        self.assertEqual(
+            verify.problems(self.export_dir),
+            ["saved_model/1/saved_model.pb: sha256 differs from the manifest"],
+        )
 
     def test_malformed_manifests(self):
-        cases = [("", "unreadable (JSONDecodeError)"), ("[]", "malformed"),
-                 ('{"version": 2, "files": {}}', "lists no files"),
-                 ('{"version": 1, "files": {"a": "b"}}', "records version 1, not 2"),
-                 (lambda m: json.dumps({**m, "files": {**m["files"], "versions/2/report.md":
-                                                       "not hex"}}), "no sha256 hex digest")]
+        cases = [
+            ("", "unreadable (JSONDecodeError)"),
+            ("[]", "malformed"),
+            ('{"version": 2, "files": {}}', "lists no files"),
+            ('{"version": 1, "files": {"a": "b"}}', "records version 1, not 2"),
+            (
+                lambda m: json.dumps(
+                    {**m, "files": {**m["files"], "versions/2/report.md": "not hex"}}
+                ),
+                "no sha256 hex digest",
+            ),
+        ]
         for text, message in cases:
             self.rewrite_manifest(2, text)
             problems = verify.problems(self.export_dir)
@@ -237,28 +269,39 @@ class VerifyTest(absltest.TestCase):
             self.assertStartsWith(problems[0], "versions/2/manifest.json: ")
             self.assertIn(message, problems[0])
         os.remove(os.path.join(layout.version_dir(self.export_dir, 2), layout.MANIFEST))
-        self.assertEqual(verify.problems(self.export_dir),
-                         ["versions/2/manifest.json: missing"])
+        self.assertEqual(verify.problems(self.export_dir), ["versions/2/manifest.json: missing"])
 
     def test_paths_leaving_the_version_are_refused_unopened(self):
         outside = os.path.join(os.path.dirname(self.export_dir), "secret")
         with open(outside, "w") as f:
             f.write("secret")
         digest = manifest.sha256(outside)
-        bad = [outside, "../secret", "versions/2/../../../secret", "versions/1/report.md",
-               "versions/2/link"]
-        self.rewrite_manifest(2, lambda m: json.dumps(
-            {**m, "files": {**m["files"], **{p: digest for p in bad}}}))
+        bad = [
+            outside,
+            "../secret",
+            "versions/2/../../../secret",
+            "versions/1/report.md",
+            "versions/2/link",
+        ]
+        self.rewrite_manifest(
+            2, lambda m: json.dumps({**m, "files": {**m["files"], **{p: digest for p in bad}}})
+        )
         os.symlink(outside, os.path.join(layout.version_dir(self.export_dir, 2), "link"))
         with mock.patch.object(manifest, "sha256", wraps=manifest.sha256) as hashed:
             problems = verify.problems(self.export_dir)
-        self.assertCountEqual([p for p in problems if "refused" in p], [
-            f"{outside!r}: refused, an absolute path",
-            "'../secret': refused, not a plain relative path ('..', '.' or empty parts)",
-            ("'versions/2/../../../secret': refused, not a plain relative path ('..', '.' or "
-             "empty parts)"),
-            "'versions/1/report.md': refused, outside version 2's folders",
-            "'versions/2/link': refused, leads out of its folder (a link)"])
+        self.assertCountEqual(
+            [p for p in problems if "refused" in p],
+            [
+                f"{outside!r}: refused, an absolute path",
+                "'../secret': refused, not a plain relative path ('..', '.' or empty parts)",
+                (
+                    "'versions/2/../../../secret': refused, not a plain relative path "
+                    "('..', '.' or empty parts)"
+                ),
+                "'versions/1/report.md': refused, outside version 2's folders",
+                "'versions/2/link': refused, leads out of its folder (a link)",
+            ],
+        )
         opened = [os.path.realpath(call.args[0]) for call in hashed.call_args_list]
         self.assertNotIn(os.path.realpath(outside), opened)
 
@@ -266,22 +309,33 @@ class VerifyTest(absltest.TestCase):
         # What an export killed between its two renames leaves: number 3 taken, its SavedModel.
         self.assertEqual(layout.take_version(self.export_dir), 3)
         os.makedirs(os.path.join(self.export_dir, durable.TEMP_PREFIX + "saved_model-3.x"))
-        shutil.copytree(layout.saved_model_dir(self.export_dir, 2),
-                        layout.saved_model_dir(self.export_dir, 3))
+        shutil.copytree(
+            layout.saved_model_dir(self.export_dir, 2), layout.saved_model_dir(self.export_dir, 3)
+        )
         with open(os.path.join(self.export_dir, "notes.txt"), "w") as f:
             f.write("x")
         problems = verify.problems(self.export_dir)
-        self.assertEqual(problems, [
-            "notes.txt: unexpected (an export never writes it)",
-            (".partial-saved_model-3.x: temporary left by a killed export (the next export "
-             "removes it)"),
-            ("saved_model/3: incomplete version, its other folder is missing (left by a killed "
-             "export; the next export removes it)")])
+        self.assertEqual(
+            problems,
+            [
+                "notes.txt: unexpected (an export never writes it)",
+                (
+                    ".partial-saved_model-3.x: temporary left by a killed export (the next export "
+                    "removes it)"
+                ),
+                (
+                    "saved_model/3: incomplete version, its other folder is missing "
+                    "(left by a killed export; the next export removes it)"
+                ),
+            ],
+        )
         with self.assertRaisesRegex(Exception, "notes.txt, which an export never writes"):
             publish.clear_leftovers(self.export_dir)
         os.remove(os.path.join(self.export_dir, "notes.txt"))
-        self.assertEqual(publish.remove_leftovers(self.export_dir),
-                         [".partial-saved_model-3.x", "saved_model/3 (incomplete version)"])
+        self.assertEqual(
+            publish.remove_leftovers(self.export_dir),
+            [".partial-saved_model-3.x", "saved_model/3 (incomplete version)"],
+        )
         self.assertEmpty(verify.problems(self.export_dir))
         self.assertEqual(layout.next_version(self.export_dir), 4)  # 3 was taken: never reused.
 
@@ -290,13 +344,21 @@ class VerifyTest(absltest.TestCase):
         a_file = os.path.join(folder, "file")
         open(a_file, "w").close()
         os.remove(os.path.join(layout.version_dir(self.export_dir, 1), "model.json"))
-        cases = [([self.export_dir], 1, ["versions/1/model.json: missing"]),
-                 ([os.path.join(folder, "none")], 1, ["no such folder"]),
-                 ([a_file], 1, ["not a folder"]),
-                 ([folder], 1, ["file: unexpected", "no published version"])]
+        cases = [
+            ([self.export_dir], 1, ["versions/1/model.json: missing"]),
+            ([os.path.join(folder, "none")], 1, ["no such folder"]),
+            ([a_file], 1, ["not a folder"]),
+            ([folder], 1, ["file: unexpected", "no published version"]),
+        ]
         for args, code, lines in cases:
-            run = subprocess.run([sys.executable, "-m", "export", "verify", *args], cwd=ROOT,
-                                 check=False, capture_output=True, text=True, timeout=120)
+            run = subprocess.run(
+                [sys.executable, "-m", "export", "verify", *args],
+                cwd=ROOT,
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             self.assertEqual(run.returncode, code, run.stderr)
             self.assertNotIn("Traceback", run.stderr)
             found = run.stderr.splitlines()

@@ -24,30 +24,37 @@ def tiny_model_paths(folder: str) -> tuple[str, str]:
     """Float32 .tflite files of a 784 -> 784 sigmoid layer (an autoencoder's shape) and of a
     784 -> 10 layer (an encoder's), built in one subprocess (TensorFlow)."""
     paths = os.path.join(folder, "tiny.tflite"), os.path.join(folder, "encoder.tflite")
-    code = ("import tensorflow as tf, sys\n"
-            "for units, path in ((784, sys.argv[1]), (10, sys.argv[2])):\n"
-            "    m = tf.keras.Sequential([tf.keras.Input((784,)), "
-            "tf.keras.layers.Dense(units, 'sigmoid')])\n"
-            "    open(path, 'wb').write(tf.lite.TFLiteConverter.from_keras_model(m).convert())\n")
-    subprocess.run([sys.executable, "-c", code, *paths], check=True, capture_output=True,
-                   timeout=300)
+    code = (
+        "import tensorflow as tf, sys\n"
+        "for units, path in ((784, sys.argv[1]), (10, sys.argv[2])):\n"
+        "    m = tf.keras.Sequential([tf.keras.Input((784,)), "
+        "tf.keras.layers.Dense(units, 'sigmoid')])\n"
+        "    open(path, 'wb').write(tf.lite.TFLiteConverter.from_keras_model(m).convert())\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, *paths], check=True, capture_output=True, timeout=300
+    )
     return paths
 
 
 def png_header_only(path: str, width: int, height: int) -> None:
     """A PNG that declares width x height pixels and holds none: decoding it would fail."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height,
-                                                                     8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+        f.write(
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b""))
+            + chunk(b"IEND", b"")
+        )
 
 
 class InferTest(absltest.TestCase):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -78,33 +85,62 @@ class InferTest(absltest.TestCase):
         np.save(batch, np.zeros((2, 28, 28), np.uint8))
         out = os.path.join(folder, "out")
         run = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "export.infer", "--model", self.model,
-             "--input", digit, batch, same_name, sheet_named, "--output_dir", out, "--corrupt"],
-            cwd=ROOT, check=False, capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                "-m",
+                "export.infer",
+                "--model",
+                self.model,
+                "--input",
+                digit,
+                batch,
+                same_name,
+                sheet_named,
+                "--output_dir",
+                out,
+                "--corrupt",
+            ],
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertNotIn("tensorflow", run.stderr.replace("tensorflow_lite", ""))
         self.assertIn("5 image(s) denoised", run.stdout)
-        self.assertCountEqual(os.listdir(out), ["digit.png", "batch-0.png", "batch-1.png",
-                                                "digit-2.png", "sheet-2.png", "sheet.png"])
+        self.assertCountEqual(
+            os.listdir(out),
+            ["digit.png", "batch-0.png", "batch-1.png", "digit-2.png", "sheet-2.png", "sheet.png"],
+        )
         with Image.open(os.path.join(out, "digit.png")) as image:
             self.assertEqual(image.size, (28, 28))
         with Image.open(os.path.join(out, "sheet.png")) as sheet:
             self.assertEqual(sheet.size, (3 * 112 + 8, 5 * 112))  # input, noised, output
 
     def test_unique_names(self):
-        self.assertEqual(infer.unique_names(["a", "a", "a-2", "sheet", "b"]),
-                         ["a", "a-2", "a-2-2", "sheet-2", "b"])
+        self.assertEqual(
+            infer.unique_names(["a", "a", "a-2", "sheet", "b"]),
+            ["a", "a-2", "a-2-2", "sheet-2", "b"],
+        )
 
     def test_pixel_limit_is_checked_before_decoding(self):
         folder = self.create_tempdir().full_path
         large, bomb = os.path.join(folder, "large.png"), os.path.join(folder, "bomb.png")
         png_header_only(large, 13000, 13000)  # Beyond the limit, within Pillow's own.
         png_header_only(bomb, 20000, 20000)  # Beyond Pillow's decompression-bomb limit too.
-        with self.assertRaisesRegex(ExportError, r"large.png: 13000x13000 pixels, more than the "
-                                    r"limit of 16,777,216 \(4096x4096\); refused before"):
+        with self.assertRaisesRegex(
+            ExportError,
+            r"large.png: 13000x13000 pixels, more than the "
+            r"limit of 16,777,216 \(4096x4096\); refused before",
+        ):
             infer.load_image(large, invert=False)
-        with self.assertRaisesRegex(ExportError, "bomb.png: refused before decoding, more than "
-                                    "the limit of 16,777,216 pixels"):
+        with self.assertRaisesRegex(
+            ExportError,
+            "bomb.png: refused before decoding, more than the limit of 16,777,216 pixels",
+        ):
             infer.load_image(bomb, invert=False)
         fits = os.path.join(folder, "fits.png")
         Image.new("L", (4096, 4096), 255).save(fits)
@@ -138,8 +174,10 @@ class InferTest(absltest.TestCase):
         with self.assertLogs("absl", "INFO") as logs:
             self.assertEqual(infer.training_noise(model), ("dropout", 0.5))
         self.assertLen(logs.output, 1)
-        self.assertIn("no model.json of its export version; --corrupt uses dropout noise at "
-                      "rate 0.5", logs.output[0])
+        self.assertIn(
+            "no model.json of its export version; --corrupt uses dropout noise at rate 0.5",
+            logs.output[0],
+        )
         info = os.path.join(folder, "versions", "3", "model.json")
         with open(info, "w") as f:
             json.dump({"noise": "gaussian", "noise_rate": 0.3}, f)
@@ -150,8 +188,9 @@ class InferTest(absltest.TestCase):
             infer.training_noise(model)
         x = np.random.default_rng(0).random((3, 784)).astype(np.float32)
         before = x * (np.random.default_rng(7).random(x.shape) >= 0.5) * 2.0  # As it was.
-        self.assertEqual(infer.corrupt(x, "dropout", 0.5, 7).tobytes(),
-                         before.astype(np.float32).tobytes())
+        self.assertEqual(
+            infer.corrupt(x, "dropout", 0.5, 7).tobytes(), before.astype(np.float32).tobytes()
+        )
         gaussian = infer.corrupt(x, "gaussian", 0.3, 7)
         self.assertBetween(float(gaussian.max()), 0.5, 1.0)
 
@@ -172,39 +211,66 @@ class InferTest(absltest.TestCase):
         large = os.path.join(folder, "large.png")
         png_header_only(large, 13000, 13000)
         out = os.path.join(folder, "o")
-        cases = [(["--model", self.model, "--input", text], "not a readable image"),
-                 (["--model", self.model, "--input", wrong], "expected [N, 784]"),
-                 (["--model", self.model, "--input", nan], "finite and in [0, 1]"),
-                 (["--model", corrupt, "--input", wrong], "not a valid .tflite model"),
-                 (["--model", os.path.join(folder, "none.tflite"), "--input", wrong],
-                  "no such model file"),
-                 (["--model", self.model, "--input", empty],
-                  "empty.npy: an empty batch (shape (0, 784)), no image to denoise"),
-                 (["--model", self.model, "--input", large], "large.png: 13000x13000 pixels"),
-                 (["--model", self.encoder, "--input", wrong],
-                  ("encoder.tflite: input shape [1, 784], output shape [1, 10]; expected "
-                   "[N, 784] images in and out")),
-                 (["--model", self.model, "--input", "missing.png", "--output_dir", text],
-                  "notes.png: not a folder (--output_dir)"),
-                 (["--model", self.model, "--input", "missing.png", "--output_dir",
-                   os.path.join(text, "below")],
-                  "below: cannot write there (--output_dir: Not a directory)")]
+        cases = [
+            (["--model", self.model, "--input", text], "not a readable image"),
+            (["--model", self.model, "--input", wrong], "expected [N, 784]"),
+            (["--model", self.model, "--input", nan], "finite and in [0, 1]"),
+            (["--model", corrupt, "--input", wrong], "not a valid .tflite model"),
+            (
+                ["--model", os.path.join(folder, "none.tflite"), "--input", wrong],
+                "no such model file",
+            ),
+            (
+                ["--model", self.model, "--input", empty],
+                "empty.npy: an empty batch (shape (0, 784)), no image to denoise",
+            ),
+            (["--model", self.model, "--input", large], "large.png: 13000x13000 pixels"),
+            (
+                ["--model", self.encoder, "--input", wrong],
+                (
+                    "encoder.tflite: input shape [1, 784], output shape [1, 10]; expected "
+                    "[N, 784] images in and out"
+                ),
+            ),
+            (
+                ["--model", self.model, "--input", "missing.png", "--output_dir", text],
+                "notes.png: not a folder (--output_dir)",
+            ),
+            (
+                [
+                    "--model",
+                    self.model,
+                    "--input",
+                    "missing.png",
+                    "--output_dir",
+                    os.path.join(text, "below"),
+                ],
+                "below: cannot write there (--output_dir: Not a directory)",
+            ),
+        ]
         for args, message in cases:
-            run = subprocess.run([sys.executable, "-m", "export.infer", "--output_dir", out,
-                                  *args], cwd=ROOT, check=False, capture_output=True, text=True,
-                                 timeout=120)
+            run = subprocess.run(
+                [sys.executable, "-m", "export.infer", "--output_dir", out, *args],
+                cwd=ROOT,
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             self.assertEqual(run.returncode, 1, args)
-            lines = [l for l in run.stderr.splitlines() if not l.startswith("INFO:")]
+            lines = [line for line in run.stderr.splitlines() if not line.startswith("INFO:")]
             self.assertLen(lines, 1, run.stderr)
             self.assertIn(message, lines[0])
 
     def test_litert_input_checks(self):
         model = LiteRTModel(self.model)
         self.assertEqual(model.run(np.zeros((3, 784), np.float32)).shape, (3, 784))
-        bad = [(np.zeros((3, 10), np.float32), r"shape \(3, 10\), expected \[N, 784\]"),
-               (np.zeros((3, 784), np.int32), "dtype is int32"),
-               (np.full((1, 784), np.nan, np.float32), "NaN"),
-               (np.full((1, 784), 1.5, np.float32), r"span \[1.5, 1.5\], expected \[0, 1\]")]
+        bad = [
+            (np.zeros((3, 10), np.float32), r"shape \(3, 10\), expected \[N, 784\]"),
+            (np.zeros((3, 784), np.int32), "dtype is int32"),
+            (np.full((1, 784), np.nan, np.float32), "NaN"),
+            (np.full((1, 784), 1.5, np.float32), r"span \[1.5, 1.5\], expected \[0, 1\]"),
+        ]
         for x, message in bad:
             with self.assertRaisesRegex(ExportError, message):
                 model.run(x, max_value=1.0)

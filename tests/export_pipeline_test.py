@@ -13,7 +13,6 @@ from unittest import mock
 
 import numpy as np
 import tensorflow as tf
-from tests.idx_fixtures import write_mnist_dir
 
 import keras_dae
 from export import layout, manifest, parity, pipeline, tflite, verify
@@ -22,12 +21,12 @@ from export.errors import ExportError
 from export.litert import LiteRTModel
 from keras_dae import durable, locking
 from keras_dae.config import TrainConfig
+from tests.idx_fixtures import write_mnist_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class ExportTest(tf.test.TestCase):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -35,12 +34,17 @@ class ExportTest(tf.test.TestCase):
         cls.data_dir = os.path.join(cls.tmp, "mnist")
         os.makedirs(cls.data_dir, exist_ok=True)
         cls.arrays = write_mnist_dir(cls.data_dir, n_train=300, n_test=50)
-        cls.result = keras_dae.train(data_dir=cls.data_dir, epochs=1, print_every=0,
-                                     output_dir=os.path.join(cls.tmp, "run"))
+        cls.result = keras_dae.train(
+            data_dir=cls.data_dir, epochs=1, print_every=0, output_dir=os.path.join(cls.tmp, "run")
+        )
         cls.model_path = os.path.join(cls.tmp, "run", "model.keras")
         cls.export_dir = os.path.join(cls.tmp, "export")
-        cls.config = ExportConfig(model=cls.model_path, export_dir=cls.export_dir,
-                                  calibration_examples=50, latency_invokes=20)
+        cls.config = ExportConfig(
+            model=cls.model_path,
+            export_dir=cls.export_dir,
+            calibration_examples=50,
+            latency_invokes=20,
+        )
         cls.report = pipeline.export_model(cls.config)
         cls.record = layout.version_dir(cls.export_dir, 1)
         cls.x = np.random.default_rng(0).random((5, 784)).astype(np.float32)
@@ -67,26 +71,40 @@ class ExportTest(tf.test.TestCase):
         self.assertEqual(self.report["version"], 1)
         self.assertCountEqual(
             os.listdir(os.path.join(self.record, "tflite")),
-            [f"{v}.tflite" for v in tflite.VARIANTS] + ["encoder.tflite", "decoder.tflite"])
-        for name in ("report.json", "report.md", "MODEL_CARD.md", "manifest.json", "model.json",
-                     "samples.json", "micro/model_data.cc", "micro/model_data.h"):
+            [f"{v}.tflite" for v in tflite.VARIANTS] + ["encoder.tflite", "decoder.tflite"],
+        )
+        for name in (
+            "report.json",
+            "report.md",
+            "MODEL_CARD.md",
+            "manifest.json",
+            "model.json",
+            "samples.json",
+            "micro/model_data.cc",
+            "micro/model_data.h",
+        ):
             self.assertTrue(os.path.isfile(os.path.join(self.record, name)), name)
-        self.assertTrue(os.path.isfile(os.path.join(self.export_dir, "saved_model", "1",
-                                                    "saved_model.pb")))
-        self.assertCountEqual(os.listdir(self.export_dir),
-                              ["saved_model", "versions", ".lock", ".last_version"])
+        self.assertTrue(
+            os.path.isfile(os.path.join(self.export_dir, "saved_model", "1", "saved_model.pb"))
+        )
+        self.assertCountEqual(
+            os.listdir(self.export_dir), ["saved_model", "versions", ".lock", ".last_version"]
+        )
         self.assertEqual(layout.latest_version(self.export_dir), 1)
         self.assertEmpty(verify.problems(self.export_dir))
 
     def test_manifest_lists_every_file_of_both_folders(self):
         with open(os.path.join(self.record, "manifest.json")) as f:
             files = json.load(f)["files"]
-        on_disk = ([f"saved_model/1/{n}" for n in manifest.folder_files(
-            layout.saved_model_dir(self.export_dir, 1))]
-                   + [f"versions/1/{n}" for n in manifest.folder_files(self.record)])
+        on_disk = [
+            f"saved_model/1/{n}"
+            for n in manifest.folder_files(layout.saved_model_dir(self.export_dir, 1))
+        ] + [f"versions/1/{n}" for n in manifest.folder_files(self.record)]
         self.assertCountEqual(files, [p for p in on_disk if p != "versions/1/manifest.json"])
-        self.assertEqual(files["versions/1/tflite/int8.tflite"],
-                         manifest.sha256(os.path.join(self.record, "tflite", "int8.tflite")))
+        self.assertEqual(
+            files["versions/1/tflite/int8.tflite"],
+            manifest.sha256(os.path.join(self.record, "tflite", "int8.tflite")),
+        )
 
     def test_signatures_and_dynamic_batch(self):
         loaded = tf.saved_model.load(os.path.join(self.export_dir, "saved_model", "1"))
@@ -111,8 +129,9 @@ class ExportTest(tf.test.TestCase):
         with open(os.path.join(self.record, "report.json")) as f:
             self.assertEqual(json.load(f)["variants"][0]["variant"], "float32")
         self.assertEqual(self.report["micro"]["images"], 50)
-        self.assertEqual(self.report["calibration"],
-                         {"examples": 50, "noise": "dropout", "noise_rate": 0.5})
+        self.assertEqual(
+            self.report["calibration"], {"examples": 50, "noise": "dropout", "noise_rate": 0.5}
+        )
 
     def test_encoder_and_decoder_parity(self):
         halves = {r["part"]: r for r in self.report["halves"]}
@@ -123,8 +142,11 @@ class ExportTest(tf.test.TestCase):
             self.assertTrue(row["passed"])
         with open(os.path.join(self.record, "report.md")) as f:
             text = f.read()
-        self.assertIn(f"| encoder | {halves['encoder']['bytes']:,} | "
-                      f"{halves['encoder']['max_abs_diff']:.2e} |", text)
+        self.assertIn(
+            f"| encoder | {halves['encoder']['bytes']:,} | "
+            f"{halves['encoder']['max_abs_diff']:.2e} |",
+            text,
+        )
         self.assertIn("| decoder |", text)
 
     def test_encoder_and_decoder_files(self):
@@ -137,10 +159,19 @@ class ExportTest(tf.test.TestCase):
 
     def test_model_and_samples_json(self):
         with open(os.path.join(self.record, "model.json")) as f:
-            self.assertEqual(json.load(f), {
-                "run_name": "DAE-CE-z10", "latent_dim": 10, "add_noise": True,
-                "noise": "dropout", "noise_rate": 0.5, "binarize_input": True, "loss": "ce",
-                "input_max": 2.0})
+            self.assertEqual(
+                json.load(f),
+                {
+                    "run_name": "DAE-CE-z10",
+                    "latent_dim": 10,
+                    "add_noise": True,
+                    "noise": "dropout",
+                    "noise_rate": 0.5,
+                    "binarize_input": True,
+                    "loss": "ce",
+                    "input_max": 2.0,
+                },
+            )
         with open(os.path.join(self.record, "samples.json")) as f:
             samples = json.load(f)
         images, labels = self.arrays["t10k"]
@@ -157,13 +188,15 @@ class ExportTest(tf.test.TestCase):
         noised = before[10:] * (rng.random(before[10:].shape) >= 0.5) * 2.0
         self.assertEqual(dropout.tobytes(), np.concatenate([before[:10], noised]).tobytes())
         gaussian = pipeline.calibration_images(
-            x, TrainConfig(noise="gaussian", noise_rate=0.3), config)
+            x, TrainConfig(noise="gaussian", noise_rate=0.3), config
+        )
         self.assertAllEqual(gaussian[:10], before[:10])
         self.assertGreaterEqual(gaussian.min(), 0.0)
         self.assertLessEqual(gaussian.max(), 1.0)  # clipped, no survivors doubled
         self.assertGreater(np.abs(gaussian[10:] - before[10:]).mean(), 0.1)
-        self.assertAllEqual(pipeline.calibration_images(x, TrainConfig(add_noise=False), config),
-                            before)
+        self.assertAllEqual(
+            pipeline.calibration_images(x, TrainConfig(add_noise=False), config), before
+        )
 
     def test_int8_io_quantizes(self):
         model = LiteRTModel(os.path.join(self.record, "tflite", "int8_io.tflite"))
@@ -190,32 +223,41 @@ class ExportTest(tf.test.TestCase):
         def decoder_fails(name, *args):
             return {**real_half(name, *args), "passed": name != "decoder"}
 
-        with mock.patch.object(parity, "variant_row", float16_fails), \
-                mock.patch.object(parity, "half_row", decoder_fails), \
-                self.assertRaisesRegex(ExportError, "nothing published: float16, decoder beyond"):
+        with (
+            mock.patch.object(parity, "variant_row", float16_fails),
+            mock.patch.object(parity, "half_row", decoder_fails),
+            self.assertRaisesRegex(ExportError, "nothing published: float16, decoder beyond"),
+        ):
             pipeline.export_model(config)
         self.assertEqual(layout.published_versions(export_dir), [1])
         self.assertEmpty(verify.problems(export_dir))  # No temporary left either.
         # What an export killed between its two renames leaves (export_faults_test kills one at
         # every boundary): its number taken, its SavedModel in place, its record a temporary.
         torn = layout.take_version(export_dir)
-        shutil.copytree(layout.saved_model_dir(export_dir, 1),
-                        layout.saved_model_dir(export_dir, torn))
+        shutil.copytree(
+            layout.saved_model_dir(export_dir, 1), layout.saved_model_dir(export_dir, torn)
+        )
         temporary = os.path.join(export_dir, durable.TEMP_PREFIX + f"versions-{torn}.x")
         shutil.copytree(self.record, temporary)
         with self.assertLogs("absl", "WARNING") as logs:
             report = pipeline.export_model(config)
         self.assertLen(logs.output, 1)
-        self.assertIn(f"removed what a killed export left: .partial-versions-{torn}.x, "
-                      f"saved_model/{torn} (incomplete version)", logs.output[0])
+        self.assertIn(
+            f"removed what a killed export left: .partial-versions-{torn}.x, "
+            f"saved_model/{torn} (incomplete version)",
+            logs.output[0],
+        )
         self.assertEqual(report["version"], torn + 1)  # A number is never used twice.
         self.assertEqual(layout.published_versions(export_dir), [1, torn + 1])
         self.assertEmpty(verify.problems(export_dir))
 
     def test_a_second_export_into_the_folder_is_refused(self):
-        with locking.exclusive(self.export_dir, "export"), \
-                self.assertRaisesRegex(locking.FolderLocked,
-                                       f"{self.export_dir}: in use by another export"):
+        with (
+            locking.exclusive(self.export_dir, "export"),
+            self.assertRaisesRegex(
+                locking.FolderLocked, f"{self.export_dir}: in use by another export"
+            ),
+        ):
             pipeline.export_model(self.config)
 
     def test_verify_finds_a_changed_file(self):
@@ -224,11 +266,21 @@ class ExportTest(tf.test.TestCase):
         with open(os.path.join(record, "tflite", "int8.tflite"), "ab") as f:
             f.write(b"\0")
         os.remove(os.path.join(record, "report.md"))
-        self.assertCountEqual(verify.problems(export_dir),
-                              ["versions/1/tflite/int8.tflite: sha256 differs from the manifest",
-                               "versions/1/report.md: missing"])
-        run = subprocess.run([sys.executable, "-m", "export", "verify", export_dir], cwd=ROOT,
-                             check=False, capture_output=True, text=True, timeout=60)
+        self.assertCountEqual(
+            verify.problems(export_dir),
+            [
+                "versions/1/tflite/int8.tflite: sha256 differs from the manifest",
+                "versions/1/report.md: missing",
+            ],
+        )
+        run = subprocess.run(
+            [sys.executable, "-m", "export", "verify", export_dir],
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         self.assertEqual(run.returncode, 1)
         self.assertIn("int8.tflite: sha256 differs", run.stderr)
 
@@ -236,9 +288,22 @@ class ExportTest(tf.test.TestCase):
         bad = os.path.join(self.tmp, "bad.keras")
         with open(bad, "w") as f:
             f.write("not a model")
-        run = subprocess.run([sys.executable, "-m", "export", "--model", bad, "--export_dir",
-                              os.path.join(self.tmp, "never")], cwd=ROOT, check=False,
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "export",
+                "--model",
+                bad,
+                "--export_dir",
+                os.path.join(self.tmp, "never"),
+            ],
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         self.assertEqual(run.returncode, 1)
         self.assertIn(f"export: error: {bad}: not a loadable Keras model", run.stderr)
         self.assertNotIn("Traceback", run.stderr)

@@ -11,7 +11,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class FiguresTest(absltest.TestCase):
-
     def test_image_grid_layout(self):
         images = np.stack([np.full(784, i / 10, np.float32) for i in range(10)])
         grid = figures.image_grid(images, cols=8)
@@ -41,12 +40,15 @@ class FiguresTest(absltest.TestCase):
     def test_pngs_are_written(self):
         folder = self.create_tempdir().full_path
         rng = np.random.default_rng(2)
-        history = [{"epoch": e, "train_loss": 1 / e, "test_loss_clean": 1 / e,
-                    "test_loss_noisy": 1.1 / e} for e in (1, 2, 3)]
+        history = [
+            {"epoch": e, "train_loss": 1 / e, "test_loss_clean": 1 / e, "test_loss_noisy": 1.1 / e}
+            for e in (1, 2, 3)
+        ]
         figures.save_image_grid(os.path.join(folder, "g.png"), rng.random((64, 784)), "g")
         figures.save_loss_curves(os.path.join(folder, "loss.png"), history, 2, "ce")
-        figures.save_latent_scatter(os.path.join(folder, "latent.png"), rng.normal(size=(50, 10)),
-                                    rng.integers(0, 10, 50))
+        figures.save_latent_scatter(
+            os.path.join(folder, "latent.png"), rng.normal(size=(50, 10)), rng.integers(0, 10, 50)
+        )
         figures.save_manifold(os.path.join(folder, "m.png"), rng.random((400, 784)))
         self.assertCountEqual(os.listdir(folder), ["g.png", "loss.png", "latent.png", "m.png"])
         for name in os.listdir(folder):

@@ -4,8 +4,9 @@ from absl import flags as absl_flags
 from absl.testing import absltest, parameterized
 
 import flags
-from tests.cli import CliAssertions, run_module
 from keras_dae.config import ConfigError
+from tests.cli import CliAssertions, run_module
+
 
 def parse(*args):
     """The TrainConfig for `python -m keras_dae ARGS`, on fresh flag values."""
@@ -16,21 +17,22 @@ def parse(*args):
 
 
 class FlagsTest(parameterized.TestCase):
-
     def test_defaults(self):
         c = parse()
         self.assertTrue(c.add_noise)
         self.assertEqual((c.epochs, c.loss, c.latent_dim), (10, "ce", 10))
 
-    @parameterized.parameters(["--noadd_noise"], ["--add_noise=false"], ["-n=False"],
-                              ["--add_noise=0"])
+    @parameterized.parameters(
+        ["--noadd_noise"], ["--add_noise=false"], ["-n=False"], ["--add_noise=0"]
+    )
     def test_booleans_can_be_false(self, arg):
         self.assertFalse(parse(arg).add_noise)
 
     def test_original_short_names(self):
         c = parse("-e", "3", "-ls", "MSE", "-lr", "1e-3", "-z", "2", "-p", "5", "-b=false")
-        self.assertEqual((c.epochs, c.loss, c.learning_rate, c.latent_dim, c.print_every),
-                         (3, "mse", 1e-3, 2, 5))
+        self.assertEqual(
+            (c.epochs, c.loss, c.learning_rate, c.latent_dim, c.print_every), (3, "mse", 1e-3, 2, 5)
+        )
         self.assertFalse(c.binarize_input)
 
     def test_strategy_and_overwrite(self):
@@ -44,11 +46,16 @@ class FlagsTest(parameterized.TestCase):
 
 
 class CommandLineTest(CliAssertions, parameterized.TestCase):
-
     @parameterized.parameters(
-        (["--epochs=0"], "epochs"), (["-lr", "-1"], "learning_rate"), (["-ls", "kl"], "loss"),
-        (["--noise_rate=2"], "noise_rate"), (["--noise=salt"], "noise"),
-        (["-e", "ten"], "epochs"), (["--no_such_flag"], "no_such_flag"), (["-n", "False"], "False"))
+        (["--epochs=0"], "epochs"),
+        (["-lr", "-1"], "learning_rate"),
+        (["-ls", "kl"], "loss"),
+        (["--noise_rate=2"], "noise_rate"),
+        (["--noise=salt"], "noise"),
+        (["-e", "ten"], "epochs"),
+        (["--no_such_flag"], "no_such_flag"),
+        (["-n", "False"], "False"),
+    )
     def test_bad_flag_one_line_before_tensorflow(self, args, word):
         # -X importtime would list tensorflow if it were imported; the error must come first.
         run = run_module("keras_dae", *args, python_flags=("-X", "importtime"), timeout=60)

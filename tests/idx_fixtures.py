@@ -18,8 +18,10 @@ def write_mnist_dir(folder, n_train=6, n_test=4, gz=True, seed=0):
     rng = np.random.default_rng(seed)
     arrays = {}
     for split, n in (("train", n_train), ("t10k", n_test)):
-        arrays[split] = (rng.integers(0, 256, (n, 28, 28), np.uint8),
-                         rng.integers(0, 10, n, np.uint8))
+        arrays[split] = (
+            rng.integers(0, 256, (n, 28, 28), np.uint8),
+            rng.integers(0, 10, n, np.uint8),
+        )
         for kind, array in zip(("images-idx3", "labels-idx1"), arrays[split]):
             raw = idx_bytes(array)
             name = f"{split}-{kind}-ubyte" + (".gz" if gz else "")

@@ -9,17 +9,18 @@ from keras_dae import keras_internals
 
 
 class KerasInternalsTest(absltest.TestCase):
-
     def test_installed_versions_are_the_checked_ones(self):
         installed = {"keras": keras.__version__, "tensorflow": tf.__version__}
         self.assertEqual(
-            installed, keras_internals.CHECKED_VERSIONS,
+            installed,
+            keras_internals.CHECKED_VERSIONS,
             "Keras or TensorFlow changed: recheck every use in keras_dae/keras_internals.py "
             "(Adam's slot variables, the multi-worker reduce patch, _symbolic_build) and run "
-            "tests/optimizer_test.py and tests/distribute_test.py, then update CHECKED_VERSIONS")
+            "tests/optimizer_test.py and tests/distribute_test.py, then update CHECKED_VERSIONS",
+        )
 
     def test_the_private_names_exist(self):
-        from keras.src.backend.tensorflow import trainer
+        from keras.src.backend.tensorflow import trainer  # noqa: PLC0415 (Keras's private module)
 
         adam = keras.optimizers.Adam()
         variable = keras.Variable([1.0, 2.0])

@@ -14,7 +14,6 @@ def dense_params(sizes):
 
 
 class ModelTest(parameterized.TestCase, tf.test.TestCase):
-
     @parameterized.parameters(2, 10, 32)
     def test_shapes_and_parameter_count(self, z):
         encoder, decoder = model.build_encoder(z), model.build_decoder(z)
@@ -24,12 +23,16 @@ class ModelTest(parameterized.TestCase, tf.test.TestCase):
         self.assertEqual(decoder.count_params(), dense_params([z, 500, 500, 784]))
 
     def test_layers_activations_and_dropout(self):
-        for m, activations in ((model.build_encoder(10), ["elu", "tanh", "linear"]),
-                               (model.build_decoder(10), ["tanh", "elu", "sigmoid"])):
-            dense = [l for l in m.layers if isinstance(l, keras.layers.Dense)]
-            dropout = [l for l in m.layers if isinstance(l, keras.layers.Dropout)]
-            self.assertEqual([l.activation.__name__ for l in dense], activations)
-            self.assertEqual([l.rate for l in dropout], [0.1, 0.1])  # after each hidden layer
+        for m, activations in (
+            (model.build_encoder(10), ["elu", "tanh", "linear"]),
+            (model.build_decoder(10), ["tanh", "elu", "sigmoid"]),
+        ):
+            dense = [layer for layer in m.layers if isinstance(layer, keras.layers.Dense)]
+            dropout = [layer for layer in m.layers if isinstance(layer, keras.layers.Dropout)]
+            self.assertEqual([layer.activation.__name__ for layer in dense], activations)
+            self.assertEqual(
+                [layer.rate for layer in dropout], [0.1, 0.1]
+            )  # after each hidden layer
             self.assertLess(m.layers.index(dense[0]), m.layers.index(dropout[0]))
 
     def test_he_normal_fan_in_untruncated_zero_bias(self):
@@ -47,8 +50,10 @@ class ModelTest(parameterized.TestCase, tf.test.TestCase):
     def test_autoencoder_composition(self):
         dae = model.build_autoencoder(10, noise.build_corruption("dropout", 0.5))
         ae = model.build_autoencoder(10)
-        self.assertEqual([l.name for l in dae.layers], ["image", "corrupt", "encoder", "decoder"])
-        self.assertEqual([l.name for l in ae.layers], ["image", "encoder", "decoder"])
+        self.assertEqual(
+            [layer.name for layer in dae.layers], ["image", "corrupt", "encoder", "decoder"]
+        )
+        self.assertEqual([layer.name for layer in ae.layers], ["image", "encoder", "decoder"])
         x = np.random.default_rng(1).random((4, 784)).astype(np.float32)
         clean = model.reconstructor(dae)
         self.assertAllClose(clean(x), dae(x, training=False))  # inference: no noise, no dropout

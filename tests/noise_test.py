@@ -11,7 +11,6 @@ X = np.full((200, 784), 0.5, np.float32)
 
 
 class CorruptionTest(parameterized.TestCase, tf.test.TestCase):
-
     @parameterized.parameters(("dropout", 0.5), ("mask", 0.3), ("gaussian", 0.2))
     def test_identity_at_inference(self, kind, rate):
         layer = noise.build_corruption(kind, rate, seed=1)
@@ -43,6 +42,7 @@ class CorruptionTest(parameterized.TestCase, tf.test.TestCase):
     @parameterized.parameters(("dropout", 0.5), ("mask", 0.3), ("gaussian", 0.2))
     def test_threefry_under_xla(self, kind, rate):
         """Threefry, which only XLA runs on a CPU: the same kind of noise, seeded, another draw."""
+
         def draw(alg):  # The first draw of a fresh layer seeded alike.
             model = keras.Sequential([keras.Input((784,)), noise.build_corruption(kind, rate, 6)])
             noise.use_rng_alg(model, alg)
@@ -58,10 +58,13 @@ class CorruptionTest(parameterized.TestCase, tf.test.TestCase):
         dae = model.build_autoencoder(10, noise.build_corruption("dropout", 0.5))
         noise.use_rng_alg(dae, "threefry")
         layers = [dae.get_layer("corrupt")] + [
-            l for sub in ("encoder", "decoder") for l in dae.get_layer(sub).layers
-            if isinstance(l, noise.Dropout)]
+            layer
+            for sub in ("encoder", "decoder")
+            for layer in dae.get_layer(sub).layers
+            if isinstance(layer, noise.Dropout)
+        ]
         self.assertLen(layers, 5)
-        self.assertEqual({l.rng_alg for l in layers}, {"threefry"})
+        self.assertEqual({layer.rng_alg for layer in layers}, {"threefry"})
         clone = keras.Model.from_config(dae.get_config())
         self.assertEqual(clone.get_layer("corrupt").rng_alg, "philox")
 

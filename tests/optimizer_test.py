@@ -8,7 +8,6 @@ from keras_dae.optimizer import FusedAdam
 
 
 class FusedAdamTest(tf.test.TestCase):
-
     def test_same_updates_as_keras_adam(self):
         rng = np.random.default_rng(0)
         start = rng.normal(size=(30, 7)).astype(np.float32)

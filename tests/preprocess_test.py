@@ -8,6 +8,7 @@ import subprocess
 
 import numpy as np
 from absl.testing import absltest, parameterized
+from PIL import Image
 
 from export import preprocess
 from keras_dae.data import load_idx_split
@@ -47,24 +48,34 @@ def sample_images() -> list[tuple[np.ndarray, bool]]:
 
 
 def python_pixels(rgb: np.ndarray, invert: bool) -> np.ndarray:
-    from PIL import Image
-
     gray = preprocess.grayscale(Image.fromarray(rgb))
     return preprocess.mnist_pixels(255 - gray if invert else gray).reshape(-1)
 
 
 def node_pixels(images) -> np.ndarray:
-    batch = [{"rgba": np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)],
-                                     axis=2).reshape(-1).tolist(),
-              "width": rgb.shape[1], "height": rgb.shape[0], "invert": invert}
-             for rgb, invert in images]
-    run = subprocess.run([NODE, "--input-type=module", "-e", JS], input=json.dumps(batch),
-                         capture_output=True, text=True, timeout=120, check=True)
+    batch = [
+        {
+            "rgba": np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
+            .reshape(-1)
+            .tolist(),
+            "width": rgb.shape[1],
+            "height": rgb.shape[0],
+            "invert": invert,
+        }
+        for rgb, invert in images
+    ]
+    run = subprocess.run(
+        [NODE, "--input-type=module", "-e", JS],
+        input=json.dumps(batch),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return np.array(json.loads(run.stdout), np.int64)
 
 
 class PreprocessTest(parameterized.TestCase):
-
     def test_python_and_javascript_give_the_same_bytes(self):
         if NODE is None and not os.environ.get("CI"):
             self.skipTest("node is not installed (CI installs it)")
@@ -76,7 +87,8 @@ class PreprocessTest(parameterized.TestCase):
         for binarize in (False, True):
             np.testing.assert_array_equal(
                 preprocess.model_input(javascript, binarize),
-                preprocess.model_input(python, binarize))
+                preprocess.model_input(python, binarize),
+            )
 
     def test_digits_fill_20_pixels_and_are_centred_by_mass(self):
         for rgb, invert in sample_images():

@@ -8,9 +8,9 @@ import sys
 
 from absl.testing import absltest
 
-from tests.cli import ROOT, CliAssertions, run_module
 from keras_dae import durable, locking, rundir
 from keras_dae.config import TrainConfig
+from tests.cli import ROOT, CliAssertions, run_module
 
 HOLD_LOCK = """
 import sys
@@ -22,7 +22,6 @@ with locking.exclusive(sys.argv[1], "run"):
 
 
 class RunFolderTest(absltest.TestCase):
-
     def write_history(self, workdir, config, epochs, finished=False):
         with open(os.path.join(workdir, rundir.HISTORY), "w") as f:
             json.dump({"config": config.to_dict(), "epochs": epochs, "finished": finished}, f)
@@ -70,19 +69,26 @@ class RunFolderTest(absltest.TestCase):
         config = TrainConfig(output_dir=workdir)
         with rundir.open_run(config) as run:
             self.assertEqual(os.listdir(workdir), [locking.LOCK_FILE])
-            self.assertEqual((run.workdir, run.outdir, run.epochs, run.finished),
-                             (workdir, workdir, [], False))
-            with self.assertRaisesRegex(locking.FolderLocked, f"{workdir}: in use by another run "
-                                        f"\\(pid {os.getpid()}\\)"):
-                with rundir.open_run(config):
-                    pass
+            self.assertEqual(
+                (run.workdir, run.outdir, run.epochs, run.finished), (workdir, workdir, [], False)
+            )
+            with (
+                self.assertRaisesRegex(
+                    locking.FolderLocked,
+                    f"{workdir}: in use by another run \\(pid {os.getpid()}\\)",
+                ),
+                rundir.open_run(config),
+            ):
+                pass
 
     def test_not_a_folder(self):
         path = os.path.join(self.create_tempdir().full_path, "afile")
         open(path, "w").close()
-        with self.assertRaisesRegex(rundir.RunError, "afile: not a folder"):
-            with rundir.open_run(TrainConfig(output_dir=path)):
-                pass
+        with (
+            self.assertRaisesRegex(rundir.RunError, "afile: not a folder"),
+            rundir.open_run(TrainConfig(output_dir=path)),
+        ):
+            pass
 
     def test_paths_in_the_config_are_absolute(self):
         config = TrainConfig(output_dir="runs/x", data_dir="../data")
@@ -91,16 +97,23 @@ class RunFolderTest(absltest.TestCase):
 
 
 class LockTest(absltest.TestCase):
-
     def test_a_second_process_is_refused_until_the_holder_dies(self):
         folder = self.create_tempdir().full_path
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, folder], cwd=ROOT,
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, folder],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.assertEqual(holder.stdout.readline().strip(), "held")
-        with self.assertRaisesRegex(locking.FolderLocked, f"in use by another run \\(pid "
-                                    f"{holder.pid}\\)"):
-            with locking.exclusive(folder, "run"):
-                pass
+        with (
+            self.assertRaisesRegex(
+                locking.FolderLocked, f"in use by another run \\(pid {holder.pid}\\)"
+            ),
+            locking.exclusive(folder, "run"),
+        ):
+            pass
         holder.kill()  # the kernel drops a dead process's lock
         holder.wait()
         with locking.exclusive(folder, "run"):
@@ -108,16 +121,21 @@ class LockTest(absltest.TestCase):
 
 
 class CommandLineTest(CliAssertions, absltest.TestCase):
-
     def test_a_held_folder_or_a_file_is_refused_in_one_line(self):
         folder = self.create_tempdir().full_path
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, folder], cwd=ROOT,
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, folder],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.assertEqual(holder.stdout.readline().strip(), "held")
         try:
             run = run_module("keras_dae", "--data_dir", "/nonexistent", "--output_dir", folder)
-            self.assert_one_line_error(run, "keras_dae",
-                                       f"{folder}: in use by another run (pid {holder.pid})")
+            self.assert_one_line_error(
+                run, "keras_dae", f"{folder}: in use by another run (pid {holder.pid})"
+            )
         finally:
             holder.kill()
             holder.wait()

@@ -17,12 +17,12 @@ import urllib.request
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
-from tests.export_fixtures import publish_test_version, train_tiny_run
-from tests.idx_fixtures import write_mnist_dir
 
 from export import layout, manifest, parity, publish
 from keras_dae import data, durable, rundir
 from keras_dae.model import reconstructor
+from tests.export_fixtures import publish_test_version, train_tiny_run
+from tests.idx_fixtures import write_mnist_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIMIT_BYTES = 256 << 10  # The LiteRT server's --max_body_bytes.
@@ -43,9 +43,19 @@ class Server:
         self.log_path = log_path
         with open(log_path, "w") as log:  # The child keeps its own copy of the descriptor.
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "export.serve", f"--export_dir={export_dir}",
-                 f"--port={self.port}", "--poll_seconds=0.2", *flags],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "export.serve",
+                    f"--export_dir={export_dir}",
+                    f"--port={self.port}",
+                    "--poll_seconds=0.2",
+                    *flags,
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.url = f"http://127.0.0.1:{self.port}/v1/models/dae"
 
     def wait_ready(self, timeout: float = 180.0) -> None:
@@ -91,7 +101,6 @@ def predict(server: Server, body, content_type: str | None = "application/json")
 
 
 class ServeTest(tf.test.TestCase, parameterized.TestCase):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -105,17 +114,23 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         cls.export_dir = os.path.join(cls.tmp, "export")
         publish_test_version(cls.export_dir, config.workdir)
         cls.savedmodel = Server(cls.export_dir, os.path.join(cls.tmp, "savedmodel.log"))
-        cls.litert = Server(cls.export_dir, os.path.join(cls.tmp, "litert.log"),
-                            "--runtime=litert", f"--max_body_bytes={LIMIT_BYTES}",
-                            f"--max_batch={MAX_BATCH}")
+        cls.litert = Server(
+            cls.export_dir,
+            os.path.join(cls.tmp, "litert.log"),
+            "--runtime=litert",
+            f"--max_body_bytes={LIMIT_BYTES}",
+            f"--max_batch={MAX_BATCH}",
+        )
         cls.savedmodel.wait_ready()
         cls.litert.wait_ready()
         cls.x = cls.data.x_test[:5]
         encoder, decoder = (cls.autoencoder.get_layer(n) for n in ("encoder", "decoder"))
         cls.codes = encoder(cls.x, training=False).numpy()
-        cls.expected = {"serving_default": (cls.x, decoder(cls.codes, training=False).numpy()),
-                        "encode": (cls.x, cls.codes),
-                        "decode": (cls.codes, decoder(cls.codes, training=False).numpy())}
+        cls.expected = {
+            "serving_default": (cls.x, decoder(cls.codes, training=False).numpy()),
+            "encode": (cls.x, cls.codes),
+            "decode": (cls.codes, decoder(cls.codes, training=False).numpy()),
+        }
 
     @classmethod
     def tearDownClass(cls):
@@ -126,13 +141,19 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
         super().tearDownClass()
 
-    @parameterized.product(signature=["serving_default", "encode", "decode"],
-                           form=["rows", "named_rows", "columns", "named_columns"])
+    @parameterized.product(
+        signature=["serving_default", "encode", "decode"],
+        form=["rows", "named_rows", "columns", "named_columns"],
+    )
     def test_savedmodel_answers_as_keras(self, signature, form):
         x, expected = self.expected[signature]
         name = "codes" if signature == "decode" else "images"
-        tensor = {"rows": x.tolist(), "named_rows": [{name: r} for r in x.tolist()],
-                  "columns": x.tolist(), "named_columns": {name: x.tolist()}}[form]
+        tensor = {
+            "rows": x.tolist(),
+            "named_rows": [{name: r} for r in x.tolist()],
+            "columns": x.tolist(),
+            "named_columns": {name: x.tolist()},
+        }[form]
         key = "inputs" if "columns" in form else "instances"
         body = {"instances": tensor} if key == "instances" else {"inputs": tensor}
         if signature != "serving_default":
@@ -156,17 +177,22 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
     def test_litert_int8_within_its_tolerance_of_keras(self):
         x = self.data.x_test[:500]
         keras_ce = parity.cross_entropy(x, reconstructor(self.autoencoder).predict(x, verbose=0))
-        outputs = [predict(self.litert, {"instances": x[i:i + 50].tolist()})[1]["predictions"]
-                   for i in range(0, len(x), 50)]
+        outputs = [
+            predict(self.litert, {"instances": x[i : i + 50].tolist()})[1]["predictions"]
+            for i in range(0, len(x), 50)
+        ]
         litert_ce = parity.cross_entropy(x, np.concatenate(outputs))
         self.assertLessEqual((litert_ce - keras_ce) / keras_ce, 0.02)
 
     def test_litert_runtime_does_not_import_tensorflow(self):
-        code = ("import sys; from export.serving import runtimes; "
-                f"runtimes.loader('litert', 'int8')({self.export_dir!r}, 1); "
-                "import export.serve; print('tensorflow' in sys.modules)")
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout
+        code = (
+            "import sys; from export.serving import runtimes; "
+            f"runtimes.loader('litert', 'int8')({self.export_dir!r}, 1); "
+            "import export.serve; print('tensorflow' in sys.modules)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
         self.assertEqual(out.strip(), "False")
 
     @parameterized.named_parameters(
@@ -208,15 +234,17 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         renames, as publish.publish makes them)."""
         staging = publish.stage(self.export_dir)
         self.assertEqual(staging.version, version)
-        shutil.copytree(layout.saved_model_dir(self.export_dir, 1), staging.saved_model,
-                        dirs_exist_ok=True)
-        shutil.copytree(layout.version_dir(self.export_dir, 1), staging.record,
-                        dirs_exist_ok=True)
+        shutil.copytree(
+            layout.saved_model_dir(self.export_dir, 1), staging.saved_model, dirs_exist_ok=True
+        )
+        shutil.copytree(layout.version_dir(self.export_dir, 1), staging.record, dirs_exist_ok=True)
         if not tamper:
             publish.publish(self.export_dir, staging)
             return
-        durable.write_json(os.path.join(staging.record, layout.MANIFEST),
-                           manifest.build(version, staging.saved_model, staging.record))
+        durable.write_json(
+            os.path.join(staging.record, layout.MANIFEST),
+            manifest.build(version, staging.saved_model, staging.record),
+        )
         with open(os.path.join(staging.record, layout.MODEL_INFO), "a") as f:
             f.write(" ")
         durable.rename(staging.saved_model, layout.saved_model_dir(self.export_dir, version))
@@ -230,10 +258,12 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         def client(server):
             while not stop.is_set():
                 start = time.monotonic()
-                status, headers, _ = request(server.url + ":predict", body,
-                                             content_type="application/json")
-                results[server].append((time.monotonic(), status, headers["X-Model-Version"],
-                                        time.monotonic() - start))
+                status, headers, _ = request(
+                    server.url + ":predict", body, content_type="application/json"
+                )
+                results[server].append(
+                    (time.monotonic(), status, headers["X-Model-Version"], time.monotonic() - start)
+                )
 
         threads = [threading.Thread(target=client, args=(s,)) for s in results]
         for thread in threads:
@@ -254,10 +284,12 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
             self.assertEqual(answers[-1][2], "2")  # Version 3 differs from its manifest.
             self.assertIn("version 3 of", server.log_text())
             during = [a for a in answers if published <= a[0] <= switched]
-            print(f"hot swap ({server.url}): {len(answers)} requests, "
-                  f"{sum(a[1] != 200 for a in answers)} failed, switched "
-                  f"{switched - published:.2f} s after publishing; {len(during)} requests "
-                  f"during the switch, the slowest {max(a[3] for a in during) * 1e3:.0f} ms")
+            print(
+                f"hot swap ({server.url}): {len(answers)} requests, "
+                f"{sum(a[1] != 200 for a in answers)} failed, switched "
+                f"{switched - published:.2f} s after publishing; {len(during)} requests "
+                f"during the switch, the slowest {max(a[3] for a in during) * 1e3:.0f} ms"
+            )
 
     def test_sigterm_exits_zero(self):
         server = Server(self.export_dir, os.path.join(self.tmp, "sigterm.log"), "--runtime=litert")

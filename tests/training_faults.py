@@ -19,9 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from absl import flags as absl_flags  # noqa: E402
 
 import flags  # noqa: E402
-from tests.idx_fixtures import write_mnist_dir  # noqa: E402
 from keras_dae import __main__ as cli  # noqa: E402
 from keras_dae import callbacks, data, figures, training  # noqa: E402
+from tests.idx_fixtures import write_mnist_dir  # noqa: E402
 
 KILLED = 137
 
@@ -61,10 +61,13 @@ def install_fault(fault: dict) -> None:
 
         callbacks.EpochTimer.on_epoch_begin = begin
     elif kind == "signal":
-        phases = {"loading": (data, "load"), "figures": (figures, "save_image_grid"),
-                  "final save": (training, "save_final_outputs"),
-                  "evaluation": (callbacks.EvaluateOnTest, "on_epoch_end"),
-                  "training": (callbacks.EpochTimer, "on_epoch_begin")}
+        phases = {
+            "loading": (data, "load"),
+            "figures": (figures, "save_image_grid"),
+            "final save": (training, "save_final_outputs"),
+            "evaluation": (callbacks.EvaluateOnTest, "on_epoch_end"),
+            "training": (callbacks.EpochTimer, "on_epoch_begin"),
+        }
         owner, name = phases[fault["phase"]]
         real = getattr(owner, name)
 
@@ -138,28 +141,56 @@ def main(root: str) -> None:
     flags.define_train_flags()
 
     def argv(workdir):
-        return ["--data_dir", data_dir, "--output_dir", workdir, "-e", "2", "--batch_size", "32",
-                "--lr_decay_epoch", "2", "-p", "0"]
+        return [
+            "--data_dir",
+            data_dir,
+            "--output_dir",
+            workdir,
+            "-e",
+            "2",
+            "--batch_size",
+            "32",
+            "--lr_decay_epoch",
+            "2",
+            "-p",
+            "0",
+        ]
 
     log = os.path.join(root, "child.log")
     reference = os.path.join(root, "reference")
     renames = count_renames(argv(reference), log)
     results = {"renames": renames, "reference": snapshot(reference), "cases": []}
-    cases = [{"kind": k, "n": n} for n in range(1, renames + 1)
-             for k in ("kill_before_rename", "kill_after_rename")]
+    cases = [
+        {"kind": k, "n": n}
+        for n in range(1, renames + 1)
+        for k in ("kill_before_rename", "kill_after_rename")
+    ]
     cases += [{"kind": "fail_rename", "n": n} for n in range(1, renames + 1, 3)]
     cases += [{"kind": "kill_at_batch", "epoch": 2, "batch": 1}]
-    cases += [{"kind": "signal", "phase": phase, "signum": int(signum)}
-              for phase, signum in (("loading", signal.SIGINT), ("training", signal.SIGTERM),
-                                    ("evaluation", signal.SIGINT), ("figures", signal.SIGTERM),
-                                    ("final save", signal.SIGINT))]
+    cases += [
+        {"kind": "signal", "phase": phase, "signum": int(signum)}
+        for phase, signum in (
+            ("loading", signal.SIGINT),
+            ("training", signal.SIGTERM),
+            ("evaluation", signal.SIGINT),
+            ("figures", signal.SIGTERM),
+            ("final save", signal.SIGINT),
+        )
+    ]
     for i, fault in enumerate(cases):
         workdir = os.path.join(root, f"case{i}")
         faulted = run_child(argv(workdir), fault, log)
         after_fault = snapshot(workdir) if os.path.isdir(workdir) else None
         rerun = run_child(argv(workdir), {}, log)
-        results["cases"].append({"fault": fault, "faulted": faulted, "after_fault": after_fault,
-                                 "rerun": rerun, "final": snapshot(workdir)})
+        results["cases"].append(
+            {
+                "fault": fault,
+                "faulted": faulted,
+                "after_fault": after_fault,
+                "rerun": rerun,
+                "final": snapshot(workdir),
+            }
+        )
     with open(os.path.join(root, "results.json"), "w") as f:
         json.dump(results, f)
 

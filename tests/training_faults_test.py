@@ -13,19 +13,31 @@ import numpy as np
 from absl.testing import absltest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUTPUTS = {".lock", "DAE-CE-z10-e1.png", "DAE-CE-z10-e2.png", "history.json", "latent.png",
-           "loss.png", "model.keras", "noised.png", "truth.png"}
+OUTPUTS = {
+    ".lock",
+    "DAE-CE-z10-e1.png",
+    "DAE-CE-z10-e2.png",
+    "history.json",
+    "latent.png",
+    "loss.png",
+    "model.keras",
+    "noised.png",
+    "truth.png",
+}
 LOSSES = ("train_loss", "test_loss_clean", "test_loss_noisy")
 
 
 class TrainingFaultsTest(absltest.TestCase):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.root = tempfile.mkdtemp(prefix="training_faults-")
-        run = subprocess.run([sys.executable, os.path.join(HERE, "training_faults.py"), cls.root],
-                             capture_output=True, text=True, timeout=1200)
+        run = subprocess.run(
+            [sys.executable, os.path.join(HERE, "training_faults.py"), cls.root],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
         assert run.returncode == 0, run.stderr[-3000:]
         with open(os.path.join(cls.root, "results.json")) as f:
             cls.results = json.load(f)
@@ -41,9 +53,12 @@ class TrainingFaultsTest(absltest.TestCase):
         self.assertTrue(history["finished"], msg)
         self.assertEqual([e["epoch"] for e in history["epochs"]], [1, 2], msg)
         for key in LOSSES:
-            np.testing.assert_allclose([e[key] for e in history["epochs"]],
-                                       [e[key] for e in reference["epochs"]], rtol=1e-5,
-                                       err_msg=f"{key}: {msg}")
+            np.testing.assert_allclose(
+                [e[key] for e in history["epochs"]],
+                [e[key] for e in reference["epochs"]],
+                rtol=1e-5,
+                err_msg=f"{key}: {msg}",
+            )
         self.assertEqual(set(final["files"]), OUTPUTS, msg)  # no temporaries, no backup left
 
     def test_reference_run(self):
@@ -51,8 +66,11 @@ class TrainingFaultsTest(absltest.TestCase):
         self.assertGreaterEqual(self.results["renames"], 11)  # 2 per epoch + figures + model
 
     def test_every_rename_killed_before_and_after(self):
-        cases = [c for c in self.results["cases"]
-                 if c["fault"]["kind"] in ("kill_before_rename", "kill_after_rename")]
+        cases = [
+            c
+            for c in self.results["cases"]
+            if c["fault"]["kind"] in ("kill_before_rename", "kill_after_rename")
+        ]
         self.assertEqual(len(cases), 2 * self.results["renames"])
         for case in cases:
             msg = json.dumps(case["fault"])
@@ -75,23 +93,31 @@ class TrainingFaultsTest(absltest.TestCase):
             msg = json.dumps(case["fault"])
             self.assertEqual(case["faulted"]["code"], 1, msg)
             self.assertLen(case["faulted"]["lines"], 1, msg)
-            self.assertRegex(case["faulted"]["lines"][0],
-                             r"^keras_dae: error: /.+: No space left on device$", msg)
+            self.assertRegex(
+                case["faulted"]["lines"][0],
+                r"^keras_dae: error: /.+: No space left on device$",
+                msg,
+            )
             self.assertEqual(case["rerun"]["code"], 0, msg)
             self.assert_like_reference(case["final"], msg)
 
     def test_signals_in_every_phase(self):
         cases = [c for c in self.results["cases"] if c["fault"]["kind"] == "signal"]
-        self.assertEqual([c["fault"]["phase"] for c in cases],
-                         ["loading", "training", "evaluation", "figures", "final save"])
+        self.assertEqual(
+            [c["fault"]["phase"] for c in cases],
+            ["loading", "training", "evaluation", "figures", "final save"],
+        )
         for case in cases:
             msg = json.dumps(case["fault"])
             name = "SIGINT" if case["fault"]["signum"] == 2 else "SIGTERM"
             self.assertEqual(case["faulted"]["code"], 128 + case["fault"]["signum"], msg)
             self.assertLen(case["faulted"]["lines"], 1, msg)
-            self.assertRegex(case["faulted"]["lines"][0],
-                             rf"^keras_dae: stopped by {name}: \d of 2 epochs are saved in .*; "
-                             "run the same command again to resume$", msg)
+            self.assertRegex(
+                case["faulted"]["lines"][0],
+                rf"^keras_dae: stopped by {name}: \d of 2 epochs are saved in .*; "
+                "run the same command again to resume$",
+                msg,
+            )
             self.assertEqual(case["rerun"]["code"], 0, msg)
             self.assert_like_reference(case["final"], msg)
 

@@ -1,4 +1,4 @@
-"""Tests of keras_dae.training: the schedule, a finite CE, and short runs that write every output."""
+"""Tests of keras_dae.training: the schedule, a finite CE, short runs that write every output."""
 
 import json
 import os
@@ -17,7 +17,6 @@ from tests.idx_fixtures import write_mnist_dir
 
 
 class ScheduleAndLossTest(parameterized.TestCase, tf.test.TestCase):
-
     def test_learning_rate_at_every_epoch(self):
         config = TrainConfig()
         lrs = [training.learning_rate(epoch, config) for epoch in range(10)]
@@ -25,8 +24,9 @@ class ScheduleAndLossTest(parameterized.TestCase, tf.test.TestCase):
 
     def test_custom_schedule(self):
         config = TrainConfig(learning_rate=1e-3, lr_decay_epoch=2, lr_decay_factor=4)
-        self.assertAllClose([training.learning_rate(e, config) for e in range(3)],
-                            [1e-3, 2.5e-4, 2.5e-4])
+        self.assertAllClose(
+            [training.learning_rate(e, config) for e in range(3)], [1e-3, 2.5e-4, 2.5e-4]
+        )
 
     def test_steps_per_execution_never_crosses_an_epoch(self):
         for steps in (938, 97, 64, 1):
@@ -41,8 +41,9 @@ class ScheduleAndLossTest(parameterized.TestCase, tf.test.TestCase):
         autoencoder, clean = training.build_models(TrainConfig(strategy=strategy), 938)
         self.assertEqual(autoencoder.jit_compile, jit)
         self.assertFalse(clean.jit_compile)
-        self.assertEqual(autoencoder.get_layer("encoder").get_layer("encoder_dropout1").rng_alg,
-                         alg)
+        self.assertEqual(
+            autoencoder.get_layer("encoder").get_layer("encoder_dropout1").rng_alg, alg
+        )
 
     @parameterized.parameters(True, False)
     def test_cross_entropy_finite_when_the_sigmoid_saturates(self, graph):
@@ -70,7 +71,6 @@ class ScheduleAndLossTest(parameterized.TestCase, tf.test.TestCase):
 
 
 class TrainAndEvaluateTest(parameterized.TestCase, tf.test.TestCase):
-
     def setUp(self):
         super().setUp()
         self.data_dir = self.create_tempdir().full_path
@@ -82,12 +82,23 @@ class TrainAndEvaluateTest(parameterized.TestCase, tf.test.TestCase):
         return config, training.train_and_evaluate(config)
 
     def test_dae_run_writes_every_output(self):
-        config, result = self.run_config(epochs=2, latent_dim=2, lr_decay_epoch=2,
-                                         tensorboard=True)
+        config, result = self.run_config(epochs=2, latent_dim=2, lr_decay_epoch=2, tensorboard=True)
         files = set(os.listdir(result.workdir))
         self.assertContainsSubset(
-            {"truth.png", "noised.png", "DAE-CE-z2-e1.png", "DAE-CE-z2-e2.png", "loss.png",
-             "latent.png", "manifold.png", "model.keras", "history.json", "tensorboard"}, files)
+            {
+                "truth.png",
+                "noised.png",
+                "DAE-CE-z2-e1.png",
+                "DAE-CE-z2-e2.png",
+                "loss.png",
+                "latent.png",
+                "manifold.png",
+                "model.keras",
+                "history.json",
+                "tensorboard",
+            },
+            files,
+        )
         self.assertEmpty([f for f in files if f.startswith(".partial")])  # no temporaries left
         self.assertNotIn("backup.npz", files)  # removed once the run is complete
         with open(os.path.join(result.workdir, "history.json")) as f:
@@ -100,8 +111,9 @@ class TrainAndEvaluateTest(parameterized.TestCase, tf.test.TestCase):
         for h in result.history:
             for key in ("train_loss", "test_loss_clean", "test_loss_noisy", "seconds"):
                 self.assertTrue(np.isfinite(h[key]) and h[key] > 0, key)
-        self.assertNotEmpty(tf.io.gfile.glob(os.path.join(result.workdir, "tensorboard", "*",
-                                                          "events.*")))
+        self.assertNotEmpty(
+            tf.io.gfile.glob(os.path.join(result.workdir, "tensorboard", "*", "events.*"))
+        )
         x = np.random.default_rng(0).random((3, 784)).astype(np.float32)
         loaded = keras.saving.load_model(os.path.join(result.workdir, "model.keras"))
         self.assertAllClose(loaded(x), result.autoencoder(x), atol=1e-6)
@@ -124,16 +136,31 @@ class TrainAndEvaluateTest(parameterized.TestCase, tf.test.TestCase):
     def test_model_file_loads_with_keras_alone(self):
         _, result = self.run_config(epochs=1, noise="mask", noise_rate=0.3)
         x = np.random.default_rng(0).random((4, 784)).astype(np.float32)
-        inputs, outputs = os.path.join(result.workdir, "x.npy"), os.path.join(result.workdir,
-                                                                              "y.npy")
+        inputs, outputs = (
+            os.path.join(result.workdir, "x.npy"),
+            os.path.join(result.workdir, "y.npy"),
+        )
         np.save(inputs, x)
-        code = ("import sys, keras, numpy as np\n"
-                "assert not any(m.startswith('keras_dae') for m in sys.modules)\n"
-                "model = keras.saving.load_model(sys.argv[1])\n"
-                "np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))\n")
-        run = subprocess.run([sys.executable, "-c", code,
-                              os.path.join(result.workdir, "model.keras"), inputs, outputs],
-                             cwd="/", capture_output=True, text=True, timeout=180)
+        code = (
+            "import sys, keras, numpy as np\n"
+            "assert not any(m.startswith('keras_dae') for m in sys.modules)\n"
+            "model = keras.saving.load_model(sys.argv[1])\n"
+            "np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))\n"
+        )
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                code,
+                os.path.join(result.workdir, "model.keras"),
+                inputs,
+                outputs,
+            ],
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         self.assertEqual(run.returncode, 0, run.stderr[-2000:])
         expected = result.decoder(result.encoder(x, training=False), training=False)
         self.assertAllClose(np.load(outputs), expected, atol=1e-6)
@@ -144,8 +171,14 @@ class TrainAndEvaluateTest(parameterized.TestCase, tf.test.TestCase):
 
     def test_python_api(self):
         workdir = self.create_tempdir().full_path
-        result = keras_dae.train(data_dir=self.data_dir, output_dir=workdir, epochs=1,
-                                 noise="mask", noise_rate=0.25, print_every=0)
+        result = keras_dae.train(
+            data_dir=self.data_dir,
+            output_dir=workdir,
+            epochs=1,
+            noise="mask",
+            noise_rate=0.25,
+            print_every=0,
+        )
         self.assertLen(result.history, 1)
         self.assertEqual(result.decoder.output_shape, (None, 784))
         with self.assertRaisesRegex(keras_dae.ConfigError, "epochs"):

@@ -17,14 +17,22 @@ from tests.export_fixtures import publish_test_version, train_tiny_run
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright drives it (no browser download).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SAMPLES = 20  # Real MNIST test digits in samples.json (the export writes 100).
 
 
-def off_centre(digit: np.ndarray, size: tuple[int, int], canvas: tuple[int, int],
-               at: tuple[int, int]) -> np.ndarray:
+def off_centre(
+    digit: np.ndarray, size: tuple[int, int], canvas: tuple[int, int], at: tuple[int, int]
+) -> np.ndarray:
     """An MNIST digit (uint8 [28, 28]) re-rendered at `size` (w, h, bilinear) at `at` on a
     black `canvas` (w, h): uint8 [h, w]."""
     image = Image.new("L", canvas)
@@ -47,8 +55,9 @@ def tiny_export(export_dir: str) -> str:
     """Trains a z=2 DAE for one epoch on 300 real MNIST digits and exports it (samples.json: the
     first MNIST test digits); returns the published versions/<v>/."""
     with tempfile.TemporaryDirectory(prefix="web_fixture-") as folder:
-        config = train_tiny_run(folder, latent_dim=2, data_dir=MNIST_DIR, train_examples=300,
-                                test_examples=SAMPLES)
+        config = train_tiny_run(
+            folder, latent_dim=2, data_dir=MNIST_DIR, train_examples=300, test_examples=SAMPLES
+        )
         version = publish_test_version(export_dir, config.workdir)
     return layout.version_dir(export_dir, version)
 
@@ -57,7 +66,11 @@ def start_server(export_dir: str) -> tuple[subprocess.Popen, str]:
     """`python -m export.web` on a free port, and the URL it prints."""
     server = subprocess.Popen(
         [sys.executable, "-m", "export.web", "--export_dir", export_dir, "--port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = server.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:\d+/", line)
     if match is None:

@@ -38,8 +38,11 @@ def output_step(model_path: str) -> float:
     interpreter = Interpreter(model_path=model_path)
     interpreter.allocate_tensors()
     output = interpreter.get_output_details()[0]["index"]
-    (source,) = [op["inputs"][0] for op in interpreter._get_ops_details()
-                 if op["op_name"] == "DEQUANTIZE" and output in op["outputs"]]
+    (source,) = [
+        op["inputs"][0]
+        for op in interpreter._get_ops_details()
+        if op["op_name"] == "DEQUANTIZE" and output in op["outputs"]
+    ]
     (details,) = [t for t in interpreter.get_tensor_details() if t["index"] == source]
     return float(details["quantization"][0])
 
@@ -56,7 +59,6 @@ def fake_export(folder: str) -> str:
 
 
 class ServerTest(absltest.TestCase):
-
     def setUp(self):
         super().setUp()
         self.export_dir = self.create_tempdir().full_path
@@ -86,17 +88,28 @@ class ServerTest(absltest.TestCase):
         self.assertEqual((status, kind), (200, "text/html; charset=utf-8"))
         self.assertIn(b"app.js", body)
         self.assertEqual(self.get("/app.js")[:2], (200, "text/javascript; charset=utf-8"))
-        self.assertEqual(self.get("/lib/core/wasm/a.wasm")[1:], ("application/wasm",
-                                                                 b"core/wasm/a.wasm"))
+        self.assertEqual(
+            self.get("/lib/core/wasm/a.wasm")[1:], ("application/wasm", b"core/wasm/a.wasm")
+        )
         self.assertEqual(self.get("/export/model.json")[2], b"model.json")
         self.assertEqual(self.get("/export/tflite/float32.tflite")[2], b"tflite/float32.tflite")
         self.assertEqual(self.get("/export/samples.json", "HEAD")[:2], (200, "application/json"))
 
     def test_refuses_everything_else(self):
-        for path in ("/../README.md", "/%2e%2e/README.md", "/export/manifest.json",
-                     "/export/../../saved_model/3", "/export/tflite/../model.json",
-                     "/lib/../../flags.py", "/lib/core/", "/export/", "/.git/config",
-                     "/%2e%2e%2fflags.py", "/nothing.html", "/lib/..%2f..%2fflags.py"):
+        for path in (
+            "/../README.md",
+            "/%2e%2e/README.md",
+            "/export/manifest.json",
+            "/export/../../saved_model/3",
+            "/export/tflite/../model.json",
+            "/lib/../../flags.py",
+            "/lib/core/",
+            "/export/",
+            "/.git/config",
+            "/%2e%2e%2fflags.py",
+            "/nothing.html",
+            "/lib/..%2f..%2fflags.py",
+        ):
             self.assertEqual(self.get(path)[0], 404, path)
         self.assertEqual(self.get("/", "POST")[0], 501)
 
@@ -105,18 +118,26 @@ class ServerTest(absltest.TestCase):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         self.addCleanup(taken.close)
-        self.assert_cli_error(["--export_dir", self.create_tempdir().full_path],
-                              "no published export version")
+        self.assert_cli_error(
+            ["--export_dir", self.create_tempdir().full_path], "no published export version"
+        )
         if not os.path.isdir(os.path.dirname(REAL_LIB_DIR)):
             return  # The errors below come after the check of LiteRT.js (npm ci).
-        self.assert_cli_error(["--export_dir", self.export_dir, "--port",
-                               str(taken.getsockname()[1])], "port in use")
+        self.assert_cli_error(
+            ["--export_dir", self.export_dir, "--port", str(taken.getsockname()[1])], "port in use"
+        )
         os.remove(os.path.join(self.record, "samples.json"))
         self.assert_cli_error(["--export_dir", self.export_dir], "versions/3: no samples.json")
 
     def assert_cli_error(self, args: list[str], message: str):
-        run = subprocess.run([sys.executable, "-m", "export.web"] + args, cwd=ROOT,
-                             capture_output=True, text=True, timeout=60, check=False)
+        run = subprocess.run(
+            [sys.executable, "-m", "export.web"] + args,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         self.assertNotEqual(run.returncode, 0)
         self.assertEqual(len(run.stderr.strip().splitlines()), 1, run.stderr)
         self.assertIn(message, run.stderr)
@@ -133,7 +154,7 @@ class BrowserTest(absltest.TestCase):
             raise RuntimeError(f"CI must run the browser test: {missing}")
         if missing:
             raise absltest.SkipTest(missing)
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415 (the test skips where Playwright is absent)
 
         cls.folder = tempfile.mkdtemp(prefix="web_test-")
         cls.record = tiny_export(os.path.join(cls.folder, "export"))
@@ -148,8 +169,9 @@ class BrowserTest(absltest.TestCase):
         cls.url, cls.requests = url, []
         cls.page.on("request", lambda request: cls.requests.append(request.url))
         cls.page.goto(url)
-        cls.page.wait_for_function("window.dae && (window.dae.ready || window.dae.error)",
-                                   timeout=120_000)
+        cls.page.wait_for_function(
+            "window.dae && (window.dae.ready || window.dae.error)", timeout=120_000
+        )
         error = cls.page.evaluate("window.dae.error")
         if error:
             raise RuntimeError(f"the page failed to load: {error}")
@@ -180,7 +202,8 @@ class BrowserTest(absltest.TestCase):
         inputs, outputs = [], []
         for i in range(SAMPLES):
             last = self.update_after(
-                lambda i=i: self.page.click(f"#samples button[data-index='{i}']"))
+                lambda i=i: self.page.click(f"#samples button[data-index='{i}']")
+            )
             self.assertEqual((last["source"], last["sample"], last["model"]), ("sample", i, model))
             inputs.append(last["input"])
             outputs.append(last["reconstruction"])
@@ -202,8 +225,10 @@ class BrowserTest(absltest.TestCase):
         inputs, page = self.page_reconstructions("int8")
         python = self.model("int8").run(inputs)
         steps = np.abs(page - python) / output_step(self.model("int8").path)
-        print(f"int8: {SAMPLES} digits, {np.mean(steps < 0.5):.4%} of pixels in the same step, "
-              f"max {steps.max():.3f} steps apart")
+        print(
+            f"int8: {SAMPLES} digits, {np.mean(steps < 0.5):.4%} of pixels in the same step, "
+            f"max {steps.max():.3f} steps apart"
+        )
         self.assertLessEqual(steps.max(), 1.001)
 
     def test_a_drawn_stroke_is_reconstructed(self):
@@ -228,8 +253,10 @@ class BrowserTest(absltest.TestCase):
         self.assertEqual(reconstruction.shape, (784,))
         self.assertTrue(np.all((reconstruction >= 0) & (reconstruction <= 1)))
         np.testing.assert_allclose(
-            reconstruction, self.model("float32").run(np.array([last["input"]], np.float32))[0],
-            atol=1e-4)
+            reconstruction,
+            self.model("float32").run(np.array([last["input"]], np.float32))[0],
+            atol=1e-4,
+        )
         self.save_screenshot()
 
     def test_corrupt_applies_the_training_dropout(self):

@@ -62,8 +62,11 @@ class Batcher:
         inputs = [item[2] for item in group]
         try:
             outputs = await loop.run_in_executor(
-                self.executor, served.call, signature,
-                inputs[0] if len(inputs) == 1 else np.concatenate(inputs))
+                self.executor,
+                served.call,
+                signature,
+                inputs[0] if len(inputs) == 1 else np.concatenate(inputs),
+            )
         except Exception as e:  # noqa: BLE001  (handed to the requests: each answers 500)
             for item in group:
                 if not item[3].done():
@@ -72,5 +75,5 @@ class Batcher:
         start = 0
         for item in group:
             if not item[3].done():  # A client that went away has cancelled its future.
-                item[3].set_result(outputs[start:start + len(item[2])])
+                item[3].set_result(outputs[start : start + len(item[2])])
             start += len(item[2])

@@ -12,8 +12,10 @@ SIGNATURE_FILES = {"encode": "encoder", "decode": "decoder"}  # serving_default:
 def load(export_dir: str, version: int, variant: str) -> runtimes.Served:
     signatures = runtimes.read_signatures(export_dir, version)
     folder = os.path.join(layout.version_dir(export_dir, version), "tflite")
-    models = {name: LiteRTModel(os.path.join(folder, SIGNATURE_FILES.get(name, variant) + ".tflite"))
-              for name in signatures}
+    models = {
+        name: LiteRTModel(os.path.join(folder, SIGNATURE_FILES.get(name, variant) + ".tflite"))
+        for name in signatures
+    }
 
     def call(name, x):
         model = models[name]

@@ -32,17 +32,21 @@ class Request:
 def signatures(latent_dim: int, input_max: float) -> dict[str, Signature]:
     """The export's three signatures (export/savedmodel.py): images in [0, input_max], codes."""
     images = {"input_name": "images", "features": 784, "low": 0.0, "high": input_max}
-    return {"serving_default": Signature("serving_default", **images),
-            "encode": Signature("encode", **images),
-            "decode": Signature("decode", "codes", latent_dim)}
+    return {
+        "serving_default": Signature("serving_default", **images),
+        "encode": Signature("encode", **images),
+        "decode": Signature("decode", "codes", latent_dim),
+    }
 
 
 def _unnamed(tensor, signature: Signature, where: str):
     """`tensor`, or its value when given as {input_name: value}."""
     if isinstance(tensor, dict):
         if list(tensor) != [signature.input_name]:
-            raise InvalidInput(f"{where} names inputs {sorted(tensor)}; signature "
-                               f"'{signature.name}' has the one input '{signature.input_name}'")
+            raise InvalidInput(
+                f"{where} names inputs {sorted(tensor)}; signature "
+                f"'{signature.name}' has the one input '{signature.input_name}'"
+            )
         return tensor[signature.input_name]
     return tensor
 
@@ -54,21 +58,26 @@ def _batch(rows, signature: Signature, max_batch: int, where: str) -> np.ndarray
     if not rows:
         raise InvalidInput(f"{where} is an empty batch")
     if len(rows) > max_batch:
-        raise InvalidInput(f"{where} holds {len(rows)} instances, more than --max_batch "
-                           f"{max_batch}")
+        raise InvalidInput(
+            f"{where} holds {len(rows)} instances, more than --max_batch {max_batch}"
+        )
     try:
         x = np.array(rows)
     except ValueError:
         raise InvalidInput(f"{where}: instances of unequal lengths") from None
     if x.shape != (len(rows), signature.features):
-        raise InvalidInput(f"{where} has shape {list(x.shape)}, expected [N, "
-                           f"{signature.features}] for '{signature.input_name}'")
+        raise InvalidInput(
+            f"{where} has shape {list(x.shape)}, expected [N, "
+            f"{signature.features}] for '{signature.input_name}'"
+        )
     if x.dtype.kind not in "fiu":
         raise InvalidInput(f"{where} holds non-numbers (strings, nulls or booleans)")
     low, high = x.min(), x.max()
     if not (low >= signature.low and high <= signature.high):
-        raise InvalidInput(f"{where} values span [{low:g}, {high:g}], signature "
-                           f"'{signature.name}' accepts [{signature.low:g}, {signature.high:g}]")
+        raise InvalidInput(
+            f"{where} values span [{low:g}, {high:g}], signature "
+            f"'{signature.name}' accepts [{signature.low:g}, {signature.high:g}]"
+        )
     return x.astype(np.float32)
 
 
@@ -85,18 +94,23 @@ def parse(body, signatures_by_name: dict[str, Signature], max_batch: int) -> Req
     name = body.get("signature_name", "serving_default")
     signature = signatures_by_name.get(name) if isinstance(name, str) else None
     if signature is None:
-        raise InvalidInput(f"unknown signature_name {name!r}; this model has "
-                           f"{', '.join(signatures_by_name)}")
+        raise InvalidInput(
+            f"unknown signature_name {name!r}; this model has {', '.join(signatures_by_name)}"
+        )
     if ("instances" in body) == ("inputs" in body):
-        raise InvalidInput("the request must have exactly one of 'instances' (row format) or "
-                           "'inputs' (columnar format)")
+        raise InvalidInput(
+            "the request must have exactly one of 'instances' (row format) or "
+            "'inputs' (columnar format)"
+        )
     if "inputs" in body:
         rows = _unnamed(body["inputs"], signature, "'inputs'")
         return Request(signature, _batch(rows, signature, max_batch, "'inputs'"), True)
     instances = body["instances"]
     if isinstance(instances, list) and instances and isinstance(instances[0], dict):
-        instances = [_unnamed(i, signature, "an instance")
-                     if isinstance(i, dict) else None for i in instances]
+        instances = [
+            _unnamed(i, signature, "an instance") if isinstance(i, dict) else None
+            for i in instances
+        ]
     return Request(signature, _batch(instances, signature, max_batch, "'instances'"), False)
 
 

@@ -27,8 +27,13 @@ def json_response(content: dict, status: int = 200, headers=None) -> Response:
 
 
 def too_large(size: int, max_bytes: int) -> Response:
-    return json_response({"error": f"request body of {size} bytes is over the limit of "
-                                   f"{max_bytes} bytes (--max_body_bytes)"}, 413)
+    return json_response(
+        {
+            "error": f"request body of {size} bytes is over the limit of "
+            f"{max_bytes} bytes (--max_body_bytes)"
+        },
+        413,
+    )
 
 
 class BodyLimit:
@@ -81,10 +86,19 @@ def install(app: FastAPI, model: AutoencoderModel, max_body_bytes: int) -> None:
             raise ModelNotFound(model_name)
         version = str(model.served.version)
         return json_response(
-            {"name": model.name, "ready": model.ready,
-             "model_version_status": [{"version": version, "state": "AVAILABLE",
-                                       "status": {"error_code": "OK", "error_message": ""}}]},
-            headers={VERSION_HEADER: version})
+            {
+                "name": model.name,
+                "ready": model.ready,
+                "model_version_status": [
+                    {
+                        "version": version,
+                        "state": "AVAILABLE",
+                        "status": {"error_code": "OK", "error_message": ""},
+                    }
+                ],
+            },
+            headers={VERSION_HEADER: version},
+        )
 
     async def http_error(_, error: HTTPException):
         return json_response({"error": f"{error.detail}"}, error.status_code, error.headers)

@@ -44,9 +44,9 @@ def warm_up(served: Served) -> Served:
 def loader(runtime: str, variant: str) -> Callable[[str, int], Served]:
     """`load(export_dir, version) -> Served` of `runtime`, warmed up."""
     if runtime == "savedmodel":  # TensorFlow is imported for this runtime only.
-        from export.serving import savedmodel_runtime
+        from export.serving import savedmodel_runtime  # noqa: PLC0415 (TensorFlow only for this runtime)
 
         return lambda export_dir, version: warm_up(savedmodel_runtime.load(export_dir, version))
-    from export.serving import litert_runtime
+    from export.serving import litert_runtime  # noqa: PLC0415 (the runtime asked for, only)
 
     return lambda export_dir, version: warm_up(litert_runtime.load(export_dir, version, variant))

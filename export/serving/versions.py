@@ -43,8 +43,11 @@ class VersionSource:
 
     def newer(self, than: int) -> Served | None:
         """The highest version above `than` that verifies and loads (None for none)."""
-        candidates = [v for v in layout.published_versions(self.export_dir)
-                      if v > than and v not in self.skipped]
+        candidates = [
+            v
+            for v in layout.published_versions(self.export_dir)
+            if v > than and v not in self.skipped
+        ]
         for version in reversed(candidates):
             served, problem = _problem(self.export_dir, version, self.load)
             if served is not None:
@@ -57,16 +60,19 @@ class VersionSource:
         """The version to start with; ExportError when there is none."""
         served = self.newer(0)
         if served is None:
-            raise ExportError(f"{self.export_dir}: no published version that matches its "
-                              "manifest and loads (export one with `python -m export`)")
+            raise ExportError(
+                f"{self.export_dir}: no published version that matches its "
+                "manifest and loads (export one with `python -m export`)"
+            )
         return served
 
 
 class VersionWatcher(threading.Thread):
     """Polls every `poll_s` for a newer good version and hands it to `swap`."""
 
-    def __init__(self, source: VersionSource, current: int, swap: Callable[[Served], None],
-                 poll_s: float):
+    def __init__(
+        self, source: VersionSource, current: int, swap: Callable[[Served], None], poll_s: float
+    ):
         super().__init__(name="version-watcher", daemon=True)
         self.source, self.current, self.swap, self.poll_s = source, current, swap, poll_s
         self.stopped = threading.Event()
