@@ -16,6 +16,28 @@ def cross_entropy(targets: np.ndarray, probabilities: np.ndarray) -> float:
     return float(-np.mean(targets * np.log(p) + (1 - targets) * np.log1p(-p)))
 
 
+def _checked(
+    path: str,
+    outputs: np.ndarray,
+    reference: np.ndarray,
+    test_ce: float,
+    reference_ce: float,
+    tolerance: float,
+) -> dict:
+    """A TFLite model's outputs against Keras's: size, max |difference|, test CE and its relative
+    change, which must stay within `tolerance`."""
+    change = (test_ce - reference_ce) / reference_ce
+    return {
+        "file": os.path.basename(path),
+        "bytes": os.path.getsize(path),
+        "max_abs_diff": float(np.max(np.abs(outputs - reference))),
+        "test_ce": test_ce,
+        "ce_change": change,
+        "ce_tolerance": tolerance,
+        "passed": bool(change <= tolerance),
+    }
+
+
 def variant_row(
     name: str,
     path: str,
@@ -26,22 +48,13 @@ def variant_row(
     num_threads: int,
     invokes: int,
 ) -> dict:
-    """Size, max |difference| from Keras, test CE and its relative change, batch-1 latency."""
+    """An autoencoder variant against Keras on the test set, and its batch-1 latency."""
     model = LiteRTModel(path, num_threads)
     outputs = model.run(x_test)
-    ce = cross_entropy(x_test, outputs)
-    change = (ce - reference_ce) / reference_ce
-    return {
-        "variant": name,
-        "file": os.path.basename(path),
-        "bytes": os.path.getsize(path),
-        "max_abs_diff": float(np.max(np.abs(outputs - reference))),
-        "test_ce": ce,
-        "ce_change": change,
-        "ce_tolerance": tolerance,
-        "latency_us_batch1": model.latency_us(x_test, invokes),
-        "passed": bool(change <= tolerance),
-    }
+    checked = _checked(
+        path, outputs, reference, cross_entropy(x_test, outputs), reference_ce, tolerance
+    )
+    return {"variant": name, **checked, "latency_us_batch1": model.latency_us(x_test, invokes)}
 
 
 def half_row(
@@ -53,20 +66,9 @@ def half_row(
     reference_ce: float,
     tolerance: float,
 ) -> dict:
-    """The encoder or decoder .tflite against its Keras half: max |difference| of its outputs
-    (codes or pixels), and the test CE of the whole reconstruction made with it (the other half
-    Keras) with its relative change, which must stay within `tolerance`."""
-    change = (test_ce - reference_ce) / reference_ce
-    return {
-        "part": name,
-        "file": os.path.basename(path),
-        "bytes": os.path.getsize(path),
-        "max_abs_diff": float(np.max(np.abs(outputs - reference))),
-        "test_ce": test_ce,
-        "ce_change": change,
-        "ce_tolerance": tolerance,
-        "passed": bool(change <= tolerance),
-    }
+    """The encoder or decoder .tflite against its Keras half: its outputs (codes or pixels), and
+    the test CE of the whole reconstruction made with it (the other half Keras)."""
+    return {"part": name, **_checked(path, outputs, reference, test_ce, reference_ce, tolerance)}
 
 
 def failed(report: dict) -> list[str]:

@@ -4,8 +4,6 @@ a tiny trained run end to end."""
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from unittest import mock
 
@@ -20,6 +18,7 @@ from keras_dae import data, durable, evaluate, metrics, rundir
 from keras_dae.config import ConfigError, TrainConfig
 from keras_dae.evaluation_figures import strongest_filters
 from keras_dae.probe import probe_accuracy
+from tests.cli import CliAssertions, run_module
 from tests.idx_fixtures import write_mnist_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -98,7 +97,7 @@ class ExcludeDigitsTest(parameterized.TestCase):
         self.assertIn("exclude_digits", TrainConfig(exclude_digits=[9]).differences({}))
 
 
-class EvaluateTest(parameterized.TestCase):
+class EvaluateTest(CliAssertions, parameterized.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -190,21 +189,8 @@ class EvaluateTest(parameterized.TestCase):
     @parameterized.parameters("not a run", "unfinished")
     def test_cli_refuses_with_one_line(self, case):
         folder = self.create_tempdir().full_path if case == "not a run" else self.unfinished_run()
-        run = subprocess.run(
-            [sys.executable, "-m", "keras_dae.evaluate", "--run", folder],
-            check=False,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        self.assertEqual(run.returncode, 1)
-        errors = [
-            line for line in run.stderr.splitlines() if line.startswith("keras_dae.evaluate:")
-        ]
-        self.assertLen(errors, 1, run.stderr)
-        self.assertIn(folder, errors[0])
-        self.assertNotIn("Traceback", run.stderr)
+        run = run_module("keras_dae.evaluate", "--run", folder, timeout=120)
+        self.assert_one_line_error(run, "keras_dae.evaluate", folder)
 
     @parameterized.parameters("fsync_file", "rename")
     def test_a_failed_write_leaves_no_partial_output(self, step):

@@ -2,18 +2,17 @@
 
 import os
 import re
-import subprocess
-import sys
 
 from absl.testing import absltest, parameterized
 
 from export.config import ExportConfig
 from export.errors import ExportError
+from tests.cli import CliAssertions, run_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class ExportConfigTest(parameterized.TestCase):
+class ExportConfigTest(CliAssertions, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         self.folder = self.create_tempdir().full_path
@@ -54,27 +53,15 @@ class ExportConfigTest(parameterized.TestCase):
             ExportConfig(**values)
 
     def test_export_dir_that_is_a_file_is_refused_before_tensorflow(self):
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-X",
-                "importtime",
-                "-m",
-                "export",
-                "--model",
-                self.model,
-                "--export_dir",
-                self.model,
-            ],
-            cwd=ROOT,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        run = run_module(
+            "export",
+            "--model",
+            self.model,
+            "--export_dir",
+            self.model,
+            python_flags=("-X", "importtime"),
         )
-        self.assertEqual(run.returncode, 1)
-        lines = [line for line in run.stderr.splitlines() if not line.startswith("import time")]
-        self.assertEqual(lines, [f"export: error: {self.model}: not a folder"])
+        self.assert_one_line_error(run, "export", f"{self.model}: not a folder")
         imported = [
             line.split("|")[-1].strip()
             for line in run.stderr.splitlines()

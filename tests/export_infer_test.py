@@ -16,6 +16,7 @@ from PIL import Image
 from export import infer
 from export.errors import ExportError
 from export.litert import LiteRTModel
+from tests.cli import CliAssertions, run_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,7 +55,7 @@ def png_header_only(path: str, width: int, height: int) -> None:
         )
 
 
-class InferTest(absltest.TestCase):
+class InferTest(CliAssertions, absltest.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -249,18 +250,8 @@ class InferTest(absltest.TestCase):
             ),
         ]
         for args, message in cases:
-            run = subprocess.run(
-                [sys.executable, "-m", "export.infer", "--output_dir", out, *args],
-                cwd=ROOT,
-                check=False,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            self.assertEqual(run.returncode, 1, args)
-            lines = [line for line in run.stderr.splitlines() if not line.startswith("INFO:")]
-            self.assertLen(lines, 1, run.stderr)
-            self.assertIn(message, lines[0])
+            run = run_module("export.infer", "--output_dir", out, *args, timeout=120)
+            self.assert_one_line_error(run, "export.infer", message)
 
     def test_litert_input_checks(self):
         model = LiteRTModel(self.model)

@@ -6,8 +6,6 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from unittest import mock
 
@@ -21,12 +19,13 @@ from export.errors import ExportError
 from export.litert import LiteRTModel
 from keras_dae import durable, locking
 from keras_dae.config import TrainConfig
+from tests.cli import CliAssertions, run_module
 from tests.idx_fixtures import write_mnist_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class ExportTest(tf.test.TestCase):
+class ExportTest(CliAssertions, tf.test.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -273,14 +272,7 @@ class ExportTest(tf.test.TestCase):
                 "versions/1/report.md: missing",
             ],
         )
-        run = subprocess.run(
-            [sys.executable, "-m", "export", "verify", export_dir],
-            cwd=ROOT,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = run_module("export", "verify", export_dir, timeout=60)
         self.assertEqual(run.returncode, 1)
         self.assertIn("int8.tflite: sha256 differs", run.stderr)
 
@@ -288,25 +280,8 @@ class ExportTest(tf.test.TestCase):
         bad = os.path.join(self.tmp, "bad.keras")
         with open(bad, "w") as f:
             f.write("not a model")
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "export",
-                "--model",
-                bad,
-                "--export_dir",
-                os.path.join(self.tmp, "never"),
-            ],
-            cwd=ROOT,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        self.assertEqual(run.returncode, 1)
-        self.assertIn(f"export: error: {bad}: not a loadable Keras model", run.stderr)
-        self.assertNotIn("Traceback", run.stderr)
+        run = run_module("export", "--model", bad, "--export_dir", os.path.join(self.tmp, "never"))
+        self.assert_one_line_error(run, "export", f"{bad}: not a loadable Keras model")
 
 
 if __name__ == "__main__":

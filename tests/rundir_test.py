@@ -21,6 +21,19 @@ with locking.exclusive(sys.argv[1], "run"):
 """
 
 
+def hold_lock(folder: str) -> subprocess.Popen:
+    """Another process that holds `folder`'s lock until it is killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, folder],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 class RunFolderTest(absltest.TestCase):
     def write_history(self, workdir, config, epochs, finished=False):
         with open(os.path.join(workdir, rundir.HISTORY), "w") as f:
@@ -99,14 +112,7 @@ class RunFolderTest(absltest.TestCase):
 class LockTest(absltest.TestCase):
     def test_a_second_process_is_refused_until_the_holder_dies(self):
         folder = self.create_tempdir().full_path
-        holder = subprocess.Popen(
-            [sys.executable, "-c", HOLD_LOCK, folder],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.assertEqual(holder.stdout.readline().strip(), "held")
+        holder = hold_lock(folder)
         with (
             self.assertRaisesRegex(
                 locking.FolderLocked, f"in use by another run \\(pid {holder.pid}\\)"
@@ -123,14 +129,7 @@ class LockTest(absltest.TestCase):
 class CommandLineTest(CliAssertions, absltest.TestCase):
     def test_a_held_folder_or_a_file_is_refused_in_one_line(self):
         folder = self.create_tempdir().full_path
-        holder = subprocess.Popen(
-            [sys.executable, "-c", HOLD_LOCK, folder],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.assertEqual(holder.stdout.readline().strip(), "held")
+        holder = hold_lock(folder)
         try:
             run = run_module("keras_dae", "--data_dir", "/nonexistent", "--output_dir", folder)
             self.assert_one_line_error(

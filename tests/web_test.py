@@ -5,8 +5,6 @@ import http.client
 import json
 import os
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 
@@ -17,7 +15,8 @@ from ai_edge_litert.interpreter import Interpreter
 from export import layout, web
 from export.litert import LiteRTModel
 from keras_dae.data import preprocess
-from tests.web_fixtures import CHROMIUM, CHROMIUM_ARGS, ROOT, start_server, tiny_export
+from tests.cli import CliAssertions, run_module
+from tests.web_fixtures import CHROMIUM, CHROMIUM_ARGS, start_server, tiny_export
 
 SAMPLES = 20  # MNIST test digits compared.
 REAL_LIB_DIR = web.LIB_DIR  # ServerTest serves a stand-in.
@@ -58,7 +57,7 @@ def fake_export(folder: str) -> str:
     return record
 
 
-class ServerTest(absltest.TestCase):
+class ServerTest(CliAssertions, absltest.TestCase):
     def setUp(self):
         super().setUp()
         self.export_dir = self.create_tempdir().full_path
@@ -130,17 +129,9 @@ class ServerTest(absltest.TestCase):
         self.assert_cli_error(["--export_dir", self.export_dir], "versions/3: no samples.json")
 
     def assert_cli_error(self, args: list[str], message: str):
-        run = subprocess.run(
-            [sys.executable, "-m", "export.web"] + args,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        self.assert_one_line_error(
+            run_module("export.web", *args, timeout=60), "export.web", message
         )
-        self.assertNotEqual(run.returncode, 0)
-        self.assertEqual(len(run.stderr.strip().splitlines()), 1, run.stderr)
-        self.assertIn(message, run.stderr)
 
 
 class BrowserTest(absltest.TestCase):
