@@ -100,6 +100,16 @@ def predict(server: Server, body, content_type: str | None = "application/json")
     return headers, json.loads(text)
 
 
+def wait_until(condition, stop: threading.Event, timeout: float = 30.0) -> bool:
+    """Polls `condition` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        stop.wait(0.05)
+    return True
+
+
 class ServeTest(tf.test.TestCase, parameterized.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -136,8 +146,7 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
     def tearDownClass(cls):
         for server in (cls.savedmodel, cls.litert):
             if server.process.poll() is None:
-                server.process.kill()
-                server.process.wait()
+                server.stop()  # SIGTERM: the graceful stop
         shutil.rmtree(cls.tmp, ignore_errors=True)
         super().tearDownClass()
 
@@ -266,14 +275,28 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
                 )
 
         threads = [threading.Thread(target=client, args=(s,)) for s in results]
+
+        def served(version: str, extra: int = 0) -> bool:
+            """Every server has answered with `version`, then `extra` requests more."""
+            return all(
+                any(v == version for _, _, v, _ in answers[: len(answers) - extra])
+                for answers in results.values()
+            )
+
         for thread in threads:
             thread.start()
-        time.sleep(1.0)  # Requests are flowing on version 1 before the switch.
+        self.assertTrue(wait_until(lambda: served("1", extra=50), stop))  # load flows on v1
         self.publish_copy(2)
         published = time.monotonic()
-        time.sleep(6.0)
+        self.assertTrue(wait_until(lambda: served("2", extra=50), stop))
         self.publish_copy(3, tamper=True)
-        time.sleep(2.0)
+        self.assertTrue(
+            wait_until(lambda: all("version 3 of" in s.log_text() for s in results), stop)
+        )
+        count = {server: len(answers) for server, answers in results.items()}
+        self.assertTrue(  # answers after version 3 was refused
+            wait_until(lambda: all(len(results[s]) > count[s] + 50 for s in results), stop)
+        )
         stop.set()
         for thread in threads:
             thread.join()
