@@ -120,12 +120,16 @@ class TrainAndEvaluateTest(parameterized.TestCase, tf.test.TestCase):
         self.assertEqual(result.encoder(x).shape, (3, 2))
 
     def test_ae_with_mse(self):
-        _, result = self.run_config(epochs=1, add_noise=False, loss="mse", test_examples=10)
+        config, result = self.run_config(epochs=1, add_noise=False, loss="mse", test_examples=10)
         files = os.listdir(result.workdir)
         self.assertIn("AE-MSE-z10-e1.png", files)
         self.assertNotIn("noised.png", files)
         self.assertNotIn("manifold.png", files)
         self.assertIsNone(result.history[0]["test_loss_noisy"])
+        with self.assertLogs(level="INFO") as logs:  # finished: nothing is trained again
+            again = training.train_and_evaluate(config)
+        self.assertTrue(any("already holds this finished run" in line for line in logs.output))
+        self.assertEqual(again.history, result.history)
 
     def test_same_seed_same_run(self):
         runs = [self.run_config(epochs=1, seed=s)[1].history[0] for s in (3, 3, 4)]
