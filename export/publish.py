@@ -55,21 +55,13 @@ def remove_leftovers(export_dir: str) -> list[str]:
     return temporaries + [f"{name} (incomplete version)" for name in incomplete]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def stage(export_dir: str) -> Staging:
     """Takes the next version number and makes its two empty temporary folders."""
     version = layout.take_version(export_dir)
     folders = []
     for kind in (layout.SAVED_MODEL, layout.VERSIONS):
         os.makedirs(os.path.join(export_dir, kind), exist_ok=True)
-        folder = durable.make_temp_dir(export_dir, f"{kind}-{version}")
-        os.chmod(folder, 0o777 & ~_umask())  # mkdtemp's 0700 would hide it from a server.
-        folders.append(folder)
+        folders.append(durable.make_temp_dir(export_dir, f"{kind}-{version}"))
     durable.fsync_dir(export_dir)
     return Staging(version, *folders)
 

@@ -110,4 +110,6 @@ def remove_temporaries(folder: str) -> list[str]:
 def make_temp_dir(folder: str, name: str) -> str:
     """A new empty folder in `folder` named as a temporary (removed by `remove_temporaries`)."""
     os.makedirs(folder, exist_ok=True)
-    return tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{name}.", dir=folder)
+    path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{name}.", dir=folder)
+    os.chmod(path, 0o777 & ~_umask())  # mkdtemp's 0700 would hide what is renamed from it.
+    return path

@@ -8,6 +8,7 @@ import sys
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging as absl_logging
 from absl.testing import parameterized
 
 import keras_dae
@@ -126,7 +127,8 @@ class TrainAndEvaluateTest(parameterized.TestCase, tf.test.TestCase):
         self.assertNotIn("noised.png", files)
         self.assertNotIn("manifold.png", files)
         self.assertIsNone(result.history[0]["test_loss_noisy"])
-        with self.assertLogs(level="INFO") as logs:  # finished: nothing is trained again
+        # Finished: nothing is trained again.
+        with self.assertLogs(absl_logging.get_absl_logger(), "INFO") as logs:
             again = training.train_and_evaluate(config)
         self.assertTrue(any("already holds this finished run" in line for line in logs.output))
         self.assertEqual(again.history, result.history)
