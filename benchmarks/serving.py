@@ -1,8 +1,9 @@
-"""Load test of `python -m export.serve` with the `hey` load generator: for each server setup,
-batch-1 POSTs of a test digit at 1, 16 and 64 connections; requests/s, p50/p99 latency, errors
-and the server's resident memory (medians of --repeats runs).
+"""Load test of `python -m export.serve` with a real load generator (`wrk`, or `hey`): for each
+server setup, batch-1 POSTs of a test digit at 1, 16 and 64 connections; requests/s, p50/p99
+latency, errors and the server's resident memory, all workers (medians of --repeats runs).
 
-    python benchmarks/serving.py --export_dir exports/dae [--seconds 20] [--repeats 3]
+    python benchmarks/serving.py --export_dir exports/dae [--load_generator wrk|hey]
+        [--workers N] [--seconds 20] [--repeats 3]
 
 The server runs with its full request checks and version watching on. Prints one JSON object
 and a markdown table."""
@@ -10,6 +11,7 @@ and a markdown table."""
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -59,6 +61,7 @@ def start_server(setup: str, port: int, log) -> subprocess.Popen:
             "export.serve",
             f"--export_dir={FLAGS.export_dir}",
             f"--port={port}",
+            f"--workers={FLAGS.workers}",
             *SETUPS[setup],
         ],
         cwd=ROOT,
@@ -77,15 +80,58 @@ def start_server(setup: str, port: int, log) -> subprocess.Popen:
 
 
 def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+)", f.read())[1]) / 1024
+    """Resident memory of the server: its process and its workers."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        pids = [pid, *map(int, f.read().split())]
+    total = 0
+    for p in pids:
+        with open(f"/proc/{p}/status") as f:
+            total += int(re.search(r"VmRSS:\s+(\d+)", f.read())[1])
+    return total / 1024
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open(%s, "rb"))
+wrk.body = f:read("*a")
+f:close()
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "errors": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def wrk(url: str, body_path: str, connections: int, seconds: int) -> dict:
+    """One `wrk` run (one thread): requests/s, p50 and p99 in ms, and errors (non-2xx answers,
+    socket errors and timeouts), from the numbers its Lua `done` hook prints."""
+    script = os.path.join(os.path.dirname(body_path), "post.lua")
+    with open(script, "w") as f:
+        f.write(WRK_SCRIPT % json.dumps(body_path))
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return {
+        "requests_per_s": result["requests"] / (result["duration_us"] / 1e6),
+        "p50_ms": result["p50_us"] / 1e3,
+        "p99_ms": result["p99_us"] / 1e3,
+        "errors": result["errors"],
+    }
 
 
 def hey(url: str, body_path: str, connections: int, seconds: int) -> dict:
     """One `hey` run: requests/s, p50 and p99 in ms, and errors (non-200 answers and failures)."""
     out = subprocess.run(
         [
-            FLAGS.hey,
+            "hey",
             "-z",
             f"{seconds}s",
             "-c",
@@ -113,16 +159,20 @@ def hey(url: str, body_path: str, connections: int, seconds: int) -> dict:
     }
 
 
+LOAD_GENERATORS = {"wrk": wrk, "hey": hey}
+
+
 def measure(setup: str, body_path: str, log) -> list[dict]:
     """The medians of --repeats runs per connection count of one server setup."""
     port = free_port()
     server = start_server(setup, port, log)
     url = f"http://127.0.0.1:{port}/v1/models/dae:predict"
     try:
-        hey(url, body_path, 16, 2)  # Warm-up.
+        load = LOAD_GENERATORS[FLAGS.load_generator]
+        load(url, body_path, 16, 2)  # Warm-up.
         rows = []
         for connections in map(int, FLAGS.connections):
-            runs = [hey(url, body_path, connections, FLAGS.seconds) for _ in range(FLAGS.repeats)]
+            runs = [load(url, body_path, connections, FLAGS.seconds) for _ in range(FLAGS.repeats)]
             row = {
                 "setup": setup,
                 "connections": connections,
@@ -163,6 +213,11 @@ def main(argv):
             f"benchmarks/serving.py: error: unknown setup(s) {sorted(unknown)} or no "
             f"published version in {FLAGS.export_dir}"
         )
+    if shutil.which(FLAGS.load_generator) is None:
+        sys.exit(
+            f"benchmarks/serving.py: error: {FLAGS.load_generator} not found; install it "
+            f"(apt-get install {FLAGS.load_generator})"
+        )
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
         body_path = os.path.join(tmp, "body.json")
         with open(body_path, "wb") as f:
@@ -173,6 +228,8 @@ def main(argv):
                 rows += measure(setup, body_path, log)
     result = {
         "cpus": os.cpu_count(),
+        "load_generator": FLAGS.load_generator,
+        "workers": FLAGS.workers,
         "load_average_1m": os.getloadavg()[0],
         "seconds_per_run": FLAGS.seconds,
         "repeats": FLAGS.repeats,

@@ -6,16 +6,19 @@ POST /v1/models/dae:predict takes {"instances": ...} or {"inputs": ...} (signatu
 serving_default, encode or decode); GET /v1/models/dae reports readiness and the version."""
 
 import logging
+import socket
 import sys
 
 from absl import app
 from absl.flags import adopt_module_key_flags
 from kserve import ModelServer
+from kserve.model_server import FASTAPI_APP_IMPORT_STRING
 from kserve.model_server import app as kserve_app
+from kserve.protocol.rest.server import RESTServer
 
 import flags
 from export.errors import ExportError
-from export.serving import routes, runtimes
+from export.serving import routes, runtimes, workers
 from export.serving.batching import Batcher
 from export.serving.model import AutoencoderModel
 from export.serving.versions import VersionSource, VersionWatcher, settle
@@ -31,36 +34,54 @@ def make_batcher() -> Batcher | None:
     return Batcher(FLAGS.max_batch_size, FLAGS.batch_timeout_micros / 1e6) if enabled else None
 
 
-def main(argv):
-    prog = flags.program_name(argv)
+def serve(prog: str, listening: socket.socket, index: int) -> int:
+    """One worker: loads the highest good version, watches for newer ones and answers on
+    `listening` until SIGTERM (then finishes the requests in flight and returns 0)."""
     try:
-        if not FLAGS.export_dir or len(argv) > 1:
-            raise ExportError("--export_dir is required and takes no arguments (see --help)")
-        source = VersionSource(FLAGS.export_dir, runtimes.loader(FLAGS.runtime, FLAGS.variant))
+        threads = FLAGS.tensorflow_intra_op_parallelism, FLAGS.tensorflow_inter_op_parallelism
+        load = runtimes.loader(FLAGS.runtime, FLAGS.variant, threads)
+        source = VersionSource(FLAGS.export_dir, load)
         served = source.first()
     except ExportError as e:
-        sys.exit(f"{prog}: error: {e}")
+        if index == 0:  # The other workers met the same problem.
+            print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
     model = AutoencoderModel(FLAGS.model_name, served, FLAGS.max_batch, make_batcher())
-    watcher = VersionWatcher(source, served.version, model.swap, FLAGS.poll_seconds)
-    server = ModelServer(
-        http_port=FLAGS.port,
-        enable_grpc=False,
-        enable_latency_logging=False,
+    server = ModelServer(http_port=FLAGS.port, enable_grpc=False, grace_period=FLAGS.grace_seconds)
+    server.register_model(model)
+    rest = RESTServer(
+        FASTAPI_APP_IMPORT_STRING,
+        server.dataplane,
+        server.model_repository_extension,
+        FLAGS.port,
         grace_period=FLAGS.grace_seconds,
     )
     routes.install(kserve_app, model, FLAGS.max_body_bytes)
     for logger in ("uvicorn.access", "kserve.trace"):  # A line (or two) per request.
         logging.getLogger(logger).disabled = not FLAGS.log_requests
     logging.getLogger("kserve").info(
-        "serving %s version %d on port %d (%s)",
+        "worker %d serving %s version %d on port %d (%s)",
+        index,
         FLAGS.export_dir,
         served.version,
-        FLAGS.port,
+        listening.getsockname()[1],
         FLAGS.runtime,
     )
     settle()
-    watcher.start()
-    server.start([model])
+    VersionWatcher(source, served.version, model.swap, FLAGS.poll_seconds).start()
+    rest.run(sockets=[listening])  # What KServe's own workers run; uvicorn picks uvloop.
+    return 0
+
+
+def main(argv):
+    prog = flags.program_name(argv)
+    try:
+        if not FLAGS.export_dir or len(argv) > 1:
+            raise ExportError("--export_dir is required and takes no arguments (see --help)")
+        listening = workers.listen(FLAGS.port)
+    except ExportError as e:
+        sys.exit(f"{prog}: error: {e}")
+    sys.exit(workers.run(FLAGS.workers, lambda index: serve(prog, listening, index)))
 
 
 if __name__ == "__main__":

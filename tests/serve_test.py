@@ -21,6 +21,7 @@ from absl.testing import parameterized
 from export import layout, manifest, parity, publish
 from keras_dae import data, durable, rundir
 from keras_dae.model import reconstructor
+from tests.cli import CliAssertions, run_module
 from tests.export_fixtures import publish_test_version, train_tiny_run
 from tests.idx_fixtures import write_mnist_dir
 
@@ -38,8 +39,9 @@ def free_port() -> int:
 class Server:
     """`python -m export.serve` in a subprocess on a free port, its log in a file."""
 
-    def __init__(self, export_dir: str, log_path: str, *flags: str):
+    def __init__(self, export_dir: str, log_path: str, *flags: str, workers: int = 1):
         self.port = free_port()
+        self.workers = workers
         self.log_path = log_path
         with open(log_path, "w") as log:  # The child keeps its own copy of the descriptor.
             self.process = subprocess.Popen(
@@ -50,6 +52,7 @@ class Server:
                     f"--export_dir={export_dir}",
                     f"--port={self.port}",
                     "--poll_seconds=0.2",
+                    f"--workers={workers}",
                     *flags,
                 ],
                 cwd=ROOT,
@@ -74,6 +77,12 @@ class Server:
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(60)
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes of the server."""
+        pid = self.process.pid
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
 
     def log_text(self) -> str:
         with open(self.log_path) as f:
@@ -130,6 +139,7 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
             "--runtime=litert",
             f"--max_body_bytes={LIMIT_BYTES}",
             f"--max_batch={MAX_BATCH}",
+            workers=2,  # Bad requests, parity and the hot swap, on two workers.
         )
         cls.savedmodel.wait_ready()
         cls.litert.wait_ready()
@@ -290,8 +300,11 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         published = time.monotonic()
         self.assertTrue(wait_until(lambda: served("2", extra=50), stop))
         self.publish_copy(3, tamper=True)
-        self.assertTrue(
-            wait_until(lambda: all("version 3 of" in s.log_text() for s in results), stop)
+        self.assertTrue(  # Each worker refuses it.
+            wait_until(
+                lambda: all(s.log_text().count("version 3 of") == s.workers for s in results),
+                stop,
+            )
         )
         count = {server: len(answers) for server, answers in results.items()}
         self.assertTrue(  # answers after version 3 was refused
@@ -304,7 +317,8 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
             self.assertEqual([s for _, s, _, _ in answers if s != 200], [])
             switched = min(t for t, _, v, _ in answers if v == "2")
             self.assertLess(switched - published, 5.0)
-            self.assertEqual(answers[-1][2], "2")  # Version 3 differs from its manifest.
+            # Every worker serves 2 (each request on a new connection); 3 differs from its manifest.
+            self.assertEqual({v for _, _, v, _ in answers[-50:]}, {"2"})
             self.assertIn("version 3 of", server.log_text())
             during = [a for a in answers if published <= a[0] <= switched]
             print(
@@ -314,11 +328,53 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
                 f"during the switch, the slowest {max(a[3] for a in during) * 1e3:.0f} ms"
             )
 
-    def test_sigterm_exits_zero(self):
-        server = Server(self.export_dir, os.path.join(self.tmp, "sigterm.log"), "--runtime=litert")
+    @parameterized.parameters(1, 2)
+    def test_sigterm_exits_zero(self, workers):
+        server = Server(
+            self.export_dir,
+            os.path.join(self.tmp, f"sigterm-{workers}.log"),
+            "--runtime=litert",
+            workers=workers,
+        )
         server.wait_ready()
+        pids = server.worker_pids()
+        self.assertLen(pids, workers)
         self.assertEqual(server.stop(), 0)
         self.assertNotIn("Traceback", server.log_text())
+        for pid in pids:  # Reaped by the server: gone.
+            self.assertFalse(os.path.exists(f"/proc/{pid}"))
+
+    def test_a_dead_worker_stops_the_server(self):
+        server = Server(
+            self.export_dir, os.path.join(self.tmp, "dead.log"), "--runtime=litert", workers=2
+        )
+        server.wait_ready()
+        dead, alive = server.worker_pids()
+        os.kill(dead, signal.SIGKILL)
+        self.assertEqual(server.process.wait(60), 128 + signal.SIGKILL)
+        self.assertFalse(os.path.exists(f"/proc/{alive}"))
+        self.assertIn(f"(pid {dead}) killed by signal 9", server.log_text())
+
+
+class ServeStartTest(parameterized.TestCase, CliAssertions):
+    """What `python -m export.serve` says when it cannot start: one line, whatever --workers."""
+
+    def test_no_export_dir(self):
+        self.assert_one_line_error(run_module("export.serve"), "export.serve", "--export_dir")
+
+    @parameterized.parameters(1, 2)
+    def test_no_published_version(self, workers):
+        with tempfile.TemporaryDirectory() as empty:
+            run = run_module(
+                "export.serve", f"--export_dir={empty}", "--runtime=litert", f"--workers={workers}"
+            )
+        self.assert_one_line_error(run, "export.serve", "no published version")
+
+    def test_port_in_use(self):
+        with socket.create_server(("0.0.0.0", 0)) as taken, tempfile.TemporaryDirectory() as d:
+            port = taken.getsockname()[1]
+            run = run_module("export.serve", f"--export_dir={d}", f"--port={port}")
+        self.assert_one_line_error(run, "export.serve", f"port {port}: Address already in use")
 
 
 if __name__ == "__main__":

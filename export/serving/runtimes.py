@@ -41,11 +41,15 @@ def warm_up(served: Served) -> Served:
     return served
 
 
-def loader(runtime: str, variant: str) -> Callable[[str, int], Served]:
-    """`load(export_dir, version) -> Served` of `runtime`, warmed up."""
+def loader(
+    runtime: str, variant: str, threads: tuple[int, int] = (0, 0)
+) -> Callable[[str, int], Served]:
+    """`load(export_dir, version) -> Served` of `runtime`, warmed up; `threads` (intra-op,
+    inter-op) sizes TensorFlow's thread pools for the SavedModel."""
     if runtime == "savedmodel":  # TensorFlow is imported for this runtime only.
         from export.serving import savedmodel_runtime  # noqa: PLC0415 (TensorFlow only for this runtime)
 
+        savedmodel_runtime.set_threads(*threads)
         return lambda export_dir, version: warm_up(savedmodel_runtime.load(export_dir, version))
     from export.serving import litert_runtime  # noqa: PLC0415 (the runtime asked for, only)
 

@@ -14,6 +14,12 @@ def _signature_call(function):
     return lambda x: function(**{input_name: tf.constant(x)})[output_name].numpy()
 
 
+def set_threads(intra_op: int, inter_op: int) -> None:
+    """TensorFlow's thread pools, before its first op (0: TensorFlow's own choice)."""
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+
+
 def load(export_dir: str, version: int) -> runtimes.Served:
     path = layout.saved_model_dir(export_dir, version)
     signatures = runtimes.read_signatures(export_dir, version)
