@@ -79,15 +79,21 @@ def start_server(setup: str, port: int, log) -> subprocess.Popen:
     sys.exit(f"benchmarks/serving.py: error: the {setup} server did not start (see {log.name})")
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of the server: its process and its workers."""
+def memory_mib(pid: int) -> dict:
+    """Memory of the server, its process and its workers: the sum of their RSS, and of their
+    PSS (shared pages counted once: the workers share what was loaded before the fork)."""
     with open(f"/proc/{pid}/task/{pid}/children") as f:
         pids = [pid, *map(int, f.read().split())]
-    total = 0
+    total = {"Rss": 0, "Pss": 0}
     for p in pids:
-        with open(f"/proc/{p}/status") as f:
-            total += int(re.search(r"VmRSS:\s+(\d+)", f.read())[1])
-    return total / 1024
+        with open(f"/proc/{p}/smaps_rollup") as f:
+            text = f.read()
+        for key in total:
+            total[key] += int(re.search(rf"^{key}:\s+(\d+) kB", text, re.M)[1])
+    return {
+        "server_rss_mib": round(total["Rss"] / 1024, 1),
+        "server_pss_mib": round(total["Pss"] / 1024, 1),
+    }
 
 
 WRK_SCRIPT = """
@@ -182,7 +188,7 @@ def measure(setup: str, body_path: str, log) -> list[dict]:
                 },
                 "errors": sum(r["errors"] for r in runs),
                 "requests_per_s_runs": [round(r["requests_per_s"]) for r in runs],
-                "server_rss_mib": round(rss_mib(server.pid), 1),
+                **memory_mib(server.pid),
             }
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
@@ -194,12 +200,14 @@ def measure(setup: str, body_path: str, log) -> list[dict]:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| setup | connections | requests/s (median) | p50 ms | p99 ms | errors | RSS MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| setup | connections | requests/s (median) | p50 ms | p99 ms | errors | RSS MiB "
+        "| PSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r['setup']} | {r['connections']} | {r['requests_per_s']:.0f} | "
-        f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['server_rss_mib']} |"
+        f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['server_rss_mib']} | "
+        f"{r['server_pss_mib']} |"
         for r in rows
     ]
     return "\n".join(lines)
