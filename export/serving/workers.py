@@ -31,6 +31,7 @@ def _exit_status(wait_status: int) -> int:
 
 
 STOPPED = {0, 128 + signal.SIGTERM, 128 + signal.SIGINT}  # A worker's status after a stop.
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def run(count: int, serve: Callable[[int], int]) -> int:
@@ -38,9 +39,25 @@ def run(count: int, serve: Callable[[int], int]) -> int:
     0 or stopped when told to. SIGTERM and SIGINT reach every worker as SIGTERM, uvicorn's
     graceful stop; when a worker fails, the others are stopped."""
     workers = {}
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+        for pid in list(workers):
+            os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     for index in range(count):
+        if stopping:
+            break
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # Until the pid is known.
         pid = os.fork()
         if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             code = 1
             try:
                 code = serve(index)
@@ -53,16 +70,7 @@ def run(count: int, serve: Callable[[int], int]) -> int:
                 sys.stderr.flush()
                 os._exit(code)
         workers[pid] = index
-    stopping = False
-
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
-        for pid in list(workers):
-            os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     status = 0
     while workers:
         pid, wait_status = os.wait()
