@@ -346,12 +346,18 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         for pid in pids:  # Reaped by the server: gone.
             self.assertFalse(os.path.exists(f"/proc/{pid}"))
 
-    def test_a_dead_worker_stops_the_server(self):
+    @parameterized.parameters(0, 1)
+    def test_a_dead_worker_stops_the_server(self, index):
+        """Whichever worker dies (killed once the server answers), the other is stopped."""
         server = Server(
-            self.export_dir, os.path.join(self.tmp, "dead.log"), "--runtime=litert", workers=2
+            self.export_dir,
+            os.path.join(self.tmp, f"dead-{index}.log"),
+            "--runtime=litert",
+            workers=2,
         )
         server.wait_ready()
-        dead, alive = server.worker_pids()
+        pids = server.worker_pids()
+        dead, alive = pids[index], pids[1 - index]
         os.kill(dead, signal.SIGKILL)
         self.assertEqual(server.process.wait(60), 128 + signal.SIGKILL)
         self.assertFalse(os.path.exists(f"/proc/{alive}"))
