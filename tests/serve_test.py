@@ -346,23 +346,6 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         for pid in pids:  # Reaped by the server: gone.
             self.assertFalse(os.path.exists(f"/proc/{pid}"))
 
-    @parameterized.parameters(0, 1)
-    def test_a_dead_worker_stops_the_server(self, index):
-        """Whichever worker dies (killed once the server answers), the other is stopped."""
-        server = Server(
-            self.export_dir,
-            os.path.join(self.tmp, f"dead-{index}.log"),
-            "--runtime=litert",
-            workers=2,
-        )
-        server.wait_ready()
-        pids = server.worker_pids()
-        dead, alive = pids[index], pids[1 - index]
-        os.kill(dead, signal.SIGKILL)
-        self.assertEqual(server.process.wait(60), 128 + signal.SIGKILL)
-        self.assertFalse(os.path.exists(f"/proc/{alive}"))
-        self.assertIn(f"(pid {dead}) killed by signal 9", server.log_text())
-
 
 class ServeStartTest(parameterized.TestCase, CliAssertions):
     """What `python -m export.serve` says when it cannot start: one line, whatever --workers."""
