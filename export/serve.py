@@ -1,6 +1,7 @@
 """Serve the export over TensorFlow Serving's REST API on KServe's model server:
 
     python -m export.serve --export_dir exports/dae [--runtime savedmodel|litert] [--port 8501]
+        [--workers N]
 
 POST /v1/models/dae:predict takes {"instances": ...} or {"inputs": ...} (signature_name
 serving_default, encode or decode); GET /v1/models/dae reports readiness and the version."""
