@@ -7,7 +7,8 @@ import sys
 
 from absl import flags
 
-from keras_dae.config import LOSSES, NOISE_KINDS, STRATEGIES, ConfigError, TrainConfig
+from keras_dae.core.config import LOSSES, NOISE_KINDS, STRATEGIES, TrainConfig
+from keras_dae.core.errors import ConfigError
 
 FLAGS = flags.FLAGS
 

@@ -1,7 +1,7 @@
 """Inference speed: batch-1 latency (median) and batch-256 throughput of the Keras model, the
 SavedModel's serving_default signature, and each LiteRT variant of an export's latest version.
 
-    python benchmarks/inference.py --export_dir exports/dae
+    python -m benchmarks.inference --export_dir exports/dae
 
 Prints one JSON object and a markdown table."""
 
@@ -11,12 +11,10 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+from absl import app
 
-import numpy as np  # noqa: E402
-from absl import app  # noqa: E402
-
-import flags  # noqa: E402
+from keras_dae import flags
 
 FLAGS = flags.FLAGS
 BATCH = 256
@@ -48,10 +46,10 @@ def main(argv):
     del argv
     import tensorflow as tf
 
-    from export import layout
-    from export.litert import LiteRTModel
+    from keras_dae.core.rundir import load_autoencoder
+    from keras_dae.export import layout
+    from keras_dae.export.litert import LiteRTModel
     from keras_dae.model import reconstructor
-    from keras_dae.rundir import load_autoencoder
 
     version = layout.latest_version(FLAGS.export_dir)
     if version is None:

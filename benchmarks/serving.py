@@ -2,7 +2,7 @@
 server setup, batch-1 POSTs of a test digit at 1, 16 and 64 connections; requests/s, p50/p99
 latency, errors and the server's resident memory, all workers (medians of --repeats runs).
 
-    python benchmarks/serving.py --export_dir exports/dae [--load_generator wrk|hey]
+    python -m benchmarks.serving --export_dir exports/dae [--load_generator wrk|hey]
         [--workers N] [--seconds 20] [--repeats 3]
 
 The server runs with its full request checks and version watching on. Prints one JSON object
@@ -20,12 +20,10 @@ import tempfile
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from absl import app
 
-import flags
-from export import layout
+from keras_dae import flags
+from keras_dae.export import layout
 
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,7 +74,7 @@ def start_server(setup: str, port: int, log) -> subprocess.Popen:
         except OSError:
             time.sleep(0.3)
     server.kill()
-    sys.exit(f"benchmarks/serving.py: error: the {setup} server did not start (see {log.name})")
+    sys.exit(f"benchmarks.serving: error: the {setup} server did not start (see {log.name})")
 
 
 def memory_mib(pid: int) -> dict:
@@ -218,12 +216,12 @@ def main(argv):
     unknown = set(FLAGS.setups) - set(SETUPS)
     if unknown or layout.latest_version(FLAGS.export_dir) is None:
         sys.exit(
-            f"benchmarks/serving.py: error: unknown setup(s) {sorted(unknown)} or no "
+            f"benchmarks.serving: error: unknown setup(s) {sorted(unknown)} or no "
             f"published version in {FLAGS.export_dir}"
         )
     if shutil.which(FLAGS.load_generator) is None:
         sys.exit(
-            f"benchmarks/serving.py: error: {FLAGS.load_generator} not found; install it "
+            f"benchmarks.serving: error: {FLAGS.load_generator} not found; install it "
             f"(apt-get install {FLAGS.load_generator})"
         )
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:

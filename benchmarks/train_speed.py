@@ -2,7 +2,7 @@
 `python -m keras_dae`, beside the same run's matrix-multiply roofline, the floor of the kernels
 a step is made of, and the unoptimized path.
 
-    python benchmarks/train_speed.py --data_dir ../shared/data/mnist
+    python -m benchmarks.train_speed --data_dir ../shared/data/mnist
 
 Prints one JSON object and a markdown table row."""
 
@@ -13,19 +13,16 @@ import os
 import platform
 import resource
 import statistics
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app
 
-from absl import app  # noqa: E402
-
-import flags  # noqa: E402
-from keras_dae import data  # noqa: E402
-from keras_dae.config import TrainConfig  # noqa: E402
-from keras_dae.data import PIXELS  # noqa: E402
-from keras_dae.model import DROPOUT, HIDDEN  # noqa: E402
+from keras_dae import data, flags
+from keras_dae.core import mnist
+from keras_dae.core.config import TrainConfig
+from keras_dae.core.mnist import PIXELS
+from keras_dae.model import DROPOUT, HIDDEN
 
 FLAGS = flags.FLAGS
 DEFAULT = TrainConfig()
@@ -180,7 +177,7 @@ def fit_epochs(config: TrainConfig, optimized: bool) -> tuple[list, list]:
 
     keras.utils.set_random_seed(config.seed)
     splits = data.load(config)
-    steps = data.steps_per_epoch(len(splits.x_train), config.batch_size)
+    steps = mnist.steps_per_epoch(len(splits.x_train), config.batch_size)
     autoencoder, _ = build_models(config, steps)
     if not optimized:
         autoencoder.compile(
@@ -225,7 +222,7 @@ def main(argv):
     wall = time.perf_counter() - start
     epochs = [h["seconds"] for h in result.history[1:]]  # The first is the warm-up.
     epoch = statistics.median(epochs)
-    images = len(data.load_idx_split(config.data_dir, "train").labels)
+    images = len(mnist.load_idx_split(config.data_dir, "train").labels)
     steps = math.ceil(images / config.batch_size)
     roofline = matmul_roofline(steps, config.batch_size, FLAGS.repeats)
     # The floor of a step built from these kernels: the products chained as training chains

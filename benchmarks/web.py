@@ -3,7 +3,7 @@
 MNIST preprocessing -> training noise -> inference -> three panels painted) and the inference
 alone. Optionally saves the page's screenshot (the README's figure).
 
-    python benchmarks/web.py --export_dir exports/dae [--screenshot docs/web-demo.png]
+    python -m benchmarks.web --export_dir exports/dae [--screenshot docs/web-demo.png]
 
 Without --export_dir, a tiny export is trained and converted first (tests/web_fixtures.py).
 Prints one JSON object and a markdown table."""
@@ -15,12 +15,10 @@ import statistics
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from absl import app
 from PIL import Image
 
-import flags
+from keras_dae import flags
 
 FLAGS = flags.FLAGS
 # A 7 on the 280x280 canvas, as fractions of its side: the bar, then the stem.
@@ -83,7 +81,7 @@ def main(argv):
                 "window.dae && (window.dae.ready || window.dae.error)", timeout=120_000
             )
             if page.evaluate("window.dae.error"):
-                sys.exit(f"benchmarks/web.py: error: {page.evaluate('window.dae.error')}")
+                sys.exit(f"benchmarks.web: error: {page.evaluate('window.dae.error')}")
             draw(page, SEVEN)
             page.check("#corrupt")
             rows = [measure(page, model, FLAGS.repeats) for model in ("float32", "int8")]

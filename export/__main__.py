@@ -2,20 +2,18 @@
 
 python -m export --model runs/DAE-CE-z10/model.keras --export_dir exports/dae
 python -m export verify exports/dae      # every version exactly against its manifest.json
-"""
+
+`verify` needs no TensorFlow (the base install); the export itself runs export.convert ([train])."""
 
 import sys
 
 from absl import app
 from absl.flags import adopt_module_key_flags
 
-import flags
-from export import verify
-from export.config import ExportConfig
-from export.errors import ExportError
-from keras_dae.data import DataError
-from keras_dae.locking import FolderLocked
-from keras_dae.rundir import RunError
+from keras_dae import flags
+from keras_dae.core.errors import ExportError, one_line_errors
+from keras_dae.export import parity, verify
+from keras_dae.export.config import ExportConfig
 
 FLAGS = flags.FLAGS
 
@@ -46,7 +44,7 @@ def config_from_flags() -> ExportConfig:
 
 def main(argv):
     prog = flags.program_name(argv)
-    try:
+    with one_line_errors(prog):
         if argv[1:2] == ["verify"]:
             if len(argv) != 3:
                 raise ExportError("usage: python -m export verify EXPORT_DIR")
@@ -54,19 +52,21 @@ def main(argv):
         if len(argv) > 1:
             raise ExportError(f"unexpected argument(s) {' '.join(argv[1:])!r}")
         config = config_from_flags()
-        # Imports TensorFlow: only once the flags are checked.
-        from export.pipeline import export_model  # noqa: PLC0415 (bad flags fail before TensorFlow loads)
+        # The conversion stage (TensorFlow, [train]) loads once the flags are checked; `verify`
+        # runs without it.
+        from keras_dae.export.convert.pipeline import export_model  # noqa: PLC0415 (verify needs no TensorFlow)
 
         report = export_model(config)
-    except (ExportError, DataError, RunError, FolderLocked) as e:
-        sys.exit(f"{prog}: error: {e}")
-    from export.parity import markdown  # noqa: PLC0415 (bad flags fail before TensorFlow loads)
-
-    print(markdown(report))
+    print(parity.markdown(report))
     print(f"published version {report['version']} in {config.export_dir}")
 
 
-if __name__ == "__main__":
+def run():
+    """The `keras-dae-export` command."""
     flags.define_export_flags()
     adopt_module_key_flags(flags)
     app.run(main, flags_parser=flags.parse_or_exit)
+
+
+if __name__ == "__main__":
+    run()

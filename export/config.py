@@ -5,7 +5,7 @@ import dataclasses
 import math
 import os
 
-from export.errors import ExportError
+from keras_dae.core.errors import ExportError
 
 
 @dataclasses.dataclass(frozen=True)

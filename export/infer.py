@@ -8,7 +8,6 @@ and sheet.png (input, noised input, reconstruction; one row each)."""
 
 import json
 import os
-import sys
 import tempfile
 import warnings
 
@@ -17,15 +16,15 @@ from absl import app, logging
 from absl.flags import adopt_module_key_flags
 from PIL import Image, UnidentifiedImageError
 
-import flags
-from export import layout, preprocess
-from export.errors import ExportError
-from export.litert import LiteRTModel
-from keras_dae import corruption
-from keras_dae.durable import atomic_path
+from keras_dae import flags
+from keras_dae.core import corruption
+from keras_dae.core.durable import atomic_path
+from keras_dae.core.errors import ExportError, one_line_errors
+from keras_dae.core.mnist import PIXELS, SIDE
+from keras_dae.export import layout, preprocess
+from keras_dae.export.litert import LiteRTModel
 
 FLAGS = flags.FLAGS
-SIDE = 28
 SHEET_SCALE = 4
 # Images with more pixels are refused from their header, before decoding: 4096x4096 (16.7 MP,
 # 67 MB as RGBA) is far beyond any scan of a digit; a 13000x13000 PNG took almost 1 GB.
@@ -91,8 +90,8 @@ def load_npy(path: str) -> np.ndarray:
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise ExportError(f"{path}: not a readable .npy array ({e})") from None
-    if x.ndim in (1, 2) and x.shape[-1] == SIDE * SIDE or x.shape[-2:] == (SIDE, SIDE):
-        x = x.reshape(-1, SIDE * SIDE)
+    if x.ndim in (1, 2) and x.shape[-1] == PIXELS or x.shape[-2:] == (SIDE, SIDE):
+        x = x.reshape(-1, PIXELS)
     else:
         raise ExportError(f"{path}: array of shape {x.shape}, expected [N, 784] or [N, 28, 28]")
     if len(x) == 0:
@@ -200,7 +199,7 @@ def write_outputs(output_dir: str, names, columns: list[np.ndarray]) -> None:
 def main(argv):
     prog = flags.program_name(argv)
     paths = FLAGS.input + argv[1:]
-    try:
+    with one_line_errors(prog):
         if not FLAGS.model or not paths:
             raise ExportError("--model and at least one --input are required (see --help)")
         model = LiteRTModel(FLAGS.model, autoencoder=True)
@@ -215,12 +214,15 @@ def main(argv):
             max_value = corruption.max_value(kind, rate)
         columns.append(model.run(columns[-1], max_value=max_value))
         write_outputs(FLAGS.output_dir, names, columns)
-    except ExportError as e:
-        sys.exit(f"{prog}: error: {e}")
     print(f"{len(names)} image(s) denoised into {FLAGS.output_dir}/ (and sheet.png)")
 
 
-if __name__ == "__main__":
+def run():
+    """The `keras-dae-infer` command."""
     flags.define_infer_flags()
     adopt_module_key_flags(flags)
     app.run(main, flags_parser=flags.parse_or_exit)
+
+
+if __name__ == "__main__":
+    run()

@@ -14,8 +14,8 @@ is published when both exist; readers use the highest published version."""
 
 import os
 
-from keras_dae import durable
-from keras_dae.locking import LOCK_FILE
+from keras_dae.core import durable
+from keras_dae.core.locking import LOCK_FILE
 
 SAVED_MODEL = "saved_model"
 VERSIONS = "versions"

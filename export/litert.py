@@ -8,8 +8,8 @@ import time
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from export.errors import ExportError
-from keras_dae.data import PIXELS
+from keras_dae.core.errors import ExportError
+from keras_dae.core.mnist import PIXELS
 
 
 class LiteRTModel:

@@ -6,8 +6,8 @@ import json
 import os
 import re
 
-from export import layout
-from export.errors import ExportError
+from keras_dae.core.errors import ExportError
+from keras_dae.export import layout
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from export.litert import LiteRTModel
+from keras_dae.export.litert import LiteRTModel
 
 EPS = 1e-7  # Keras's clip for cross-entropy on probabilities.
 

@@ -20,7 +20,8 @@ The model's input is then bytes / 255, binarized as in training (>= 0.5, i.e. by
 import numpy as np
 from PIL import Image
 
-SIDE = 28  # The model's image side.
+from keras_dae.core.mnist import SIDE
+
 BOX = 20  # MNIST's digits fit a 20x20 box.
 INK_FLOOR = 64  # Stretched pixel values below this are background (photo noise, paper texture).
 

@@ -9,9 +9,9 @@ from typing import NamedTuple
 
 from absl import logging
 
-from export import layout, manifest
-from export.errors import ExportError
-from keras_dae import durable
+from keras_dae.core import durable
+from keras_dae.core.errors import ExportError
+from keras_dae.export import layout, manifest
 
 
 class Staging(NamedTuple):

@@ -12,17 +12,17 @@ import sys
 
 from absl import app
 from absl.flags import adopt_module_key_flags
-from kserve import ModelServer
-from kserve.model_server import FASTAPI_APP_IMPORT_STRING
-from kserve.model_server import app as kserve_app
-from kserve.protocol.rest.server import RESTServer
 
-import flags
-from export.errors import ExportError
-from export.serving import routes, runtimes, workers
-from export.serving.batching import Batcher
-from export.serving.model import AutoencoderModel
-from export.serving.versions import VersionSource, VersionWatcher, settle
+from keras_dae import flags
+from keras_dae.core.errors import ExportError, one_line_errors
+
+with one_line_errors("keras_dae.export.serve"):  # The base install has no kserve: one line.
+    from kserve import ModelServer
+
+    from keras_dae.export.serving import kserve_internals, routes, runtimes, workers
+    from keras_dae.export.serving.batching import Batcher
+    from keras_dae.export.serving.model import AutoencoderModel
+    from keras_dae.export.serving.versions import VersionSource, VersionWatcher, settle
 
 FLAGS = flags.FLAGS
 
@@ -50,14 +50,8 @@ def serve(prog: str, listening: socket.socket, index: int) -> int:
     model = AutoencoderModel(FLAGS.model_name, served, FLAGS.max_batch, make_batcher())
     server = ModelServer(http_port=FLAGS.port, enable_grpc=False, grace_period=FLAGS.grace_seconds)
     server.register_model(model)
-    rest = RESTServer(
-        FASTAPI_APP_IMPORT_STRING,
-        server.dataplane,
-        server.model_repository_extension,
-        FLAGS.port,
-        grace_period=FLAGS.grace_seconds,
-    )
-    routes.install(kserve_app, model, FLAGS.max_body_bytes)
+    rest = kserve_internals.rest_server(server, FLAGS.port, FLAGS.grace_seconds)
+    routes.install(kserve_internals.fastapi_app(), model, FLAGS.max_body_bytes)
     for logger in ("uvicorn.access", "kserve.trace"):  # A line (or two) per request.
         logging.getLogger(logger).disabled = not FLAGS.log_requests
     logging.getLogger("kserve").info(
@@ -76,16 +70,19 @@ def serve(prog: str, listening: socket.socket, index: int) -> int:
 
 def main(argv):
     prog = flags.program_name(argv)
-    try:
+    with one_line_errors(prog):
         if not FLAGS.export_dir or len(argv) > 1:
             raise ExportError("--export_dir is required and takes no arguments (see --help)")
         listening = workers.listen(FLAGS.port)
-    except ExportError as e:
-        sys.exit(f"{prog}: error: {e}")
     sys.exit(workers.run(FLAGS.workers, lambda index: serve(prog, listening, index)))
 
 
-if __name__ == "__main__":
+def run():
+    """The `keras-dae-serve` command."""
     flags.define_serve_flags()
     adopt_module_key_flags(flags)
     app.run(main, flags_parser=flags.parse_or_exit)
+
+
+if __name__ == "__main__":
+    run()

@@ -4,8 +4,8 @@ writes are reported. No TensorFlow here."""
 
 import os
 
-from export import layout, manifest
-from export.errors import ExportError
+from keras_dae.core.errors import ExportError
+from keras_dae.export import layout, manifest
 
 
 def problems(export_dir: str) -> list[str]:

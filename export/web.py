@@ -10,7 +10,6 @@ directory listings, no path outside those folders."""
 import errno
 import os
 import posixpath
-import sys
 import urllib.parse
 from functools import partial
 from http import HTTPStatus
@@ -19,9 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from absl import app
 from absl.flags import adopt_module_key_flags
 
-import flags
-from export import layout
-from export.errors import ExportError
+from keras_dae import flags
+from keras_dae.core.errors import ExportError, one_line_errors
+from keras_dae.export import layout
 
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -124,12 +123,10 @@ def make_server(export_dir: str, port: int) -> tuple[ThreadingHTTPServer, str]:
 
 def main(argv):
     prog = flags.program_name(argv)
-    try:
+    with one_line_errors(prog):
         if len(argv) > 1:
             raise ExportError(f"unexpected argument(s) {' '.join(argv[1:])!r} (see --help)")
         server, record = make_server(FLAGS.export_dir, FLAGS.port)
-    except ExportError as e:
-        sys.exit(f"{prog}: error: {e}")
     print(
         f"serving {record} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)",
         flush=True,
@@ -142,7 +139,12 @@ def main(argv):
         server.server_close()
 
 
-if __name__ == "__main__":
+def run():
+    """The `keras-dae-web` command."""
     flags.define_web_flags()
     adopt_module_key_flags(flags)
     app.run(main, flags_parser=flags.parse_or_exit)
+
+
+if __name__ == "__main__":
+    run()

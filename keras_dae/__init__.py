@@ -1,14 +1,37 @@
-"""keras-dae: the PyTorch MNIST (denoising) autoencoder, ported to Keras 3 and TensorFlow."""
+"""keras-dae: the PyTorch MNIST (denoising) autoencoder, ported to Keras 3 and TensorFlow.
 
-from keras_dae.config import ConfigError, TrainConfig
+`train(**kwargs)` (also `main`, the original's name) trains from a notebook; TensorFlow loads at
+its first call, so `import keras_dae` and its TensorFlow-free parts (`keras_dae.core`,
+`keras_dae.export` but its `convert` stage) stay light."""
+
+import importlib
+import os
+
+from keras_dae.core.config import TrainConfig
+from keras_dae.core.errors import ConfigError, KerasDaeError
+
+# The repository keeps export/ and flags.py beside keras_dae/ (the design card's top level); the
+# wheel installs them inside keras_dae/, so that no top-level `export` or `flags` module clobbers
+# PyPI's packages of those names. Both are imported as keras_dae.export and keras_dae.flags: in a
+# checkout, this package's path takes in the folder above it to find them there.
+_CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if not os.path.exists(os.path.join(__path__[0], "flags.py")) and os.path.isfile(
+    os.path.join(_CHECKOUT, "flags.py")
+):
+    __path__.append(_CHECKOUT)
+
+_TRAINING = {
+    "train": "keras_dae.training",
+    "main": "keras_dae.training",
+    "TrainResult": "keras_dae.training",
+}
 
 
-def train(**kwargs):
-    """The original's `main(**kwargs)` for notebooks: trains `TrainConfig(**kwargs)` and returns a
-    TrainResult (history, autoencoder, encoder, decoder, workdir)."""
-    from keras_dae.training import train_and_evaluate  # noqa: PLC0415 (import keras_dae loads no TensorFlow)
+def __getattr__(name: str):
+    """`train`, `main` and `TrainResult`: keras_dae.training is imported on first use (PEP 562)."""
+    if name in _TRAINING:
+        return getattr(importlib.import_module("keras_dae.training"), name)
+    raise AttributeError(f"module 'keras_dae' has no attribute {name!r}")
 
-    return train_and_evaluate(TrainConfig(**kwargs))
 
-
-__all__ = ["ConfigError", "TrainConfig", "train"]
+__all__ = ["ConfigError", "KerasDaeError", "TrainConfig", "TrainResult", "main", "train"]

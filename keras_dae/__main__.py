@@ -1,4 +1,4 @@
-"""Trains the MNIST (denoising) autoencoder: python -m keras_dae [--flags].
+"""Trains the MNIST (denoising) autoencoder: python -m keras_dae [--flags] (or `keras-dae`).
 
 Defaults are the original's: DAE (dropout noise 0.5), binarized input, cross-entropy, z=10,
 10 epochs, Adam lr 3e-4 divided by 10 from epoch 6 on, batch 64."""
@@ -8,19 +8,18 @@ import sys
 from absl import app
 from absl.flags import adopt_module_key_flags
 
-import flags
-from keras_dae import backup, rundir
-from keras_dae.config import ConfigError, TrainConfig
-from keras_dae.data import DataError
-from keras_dae.locking import FolderLocked
-from keras_dae.signals import Interrupted, interrupt_on_signals
+from keras_dae import flags
+from keras_dae.core import backup, rundir
+from keras_dae.core.config import TrainConfig
+from keras_dae.core.errors import RunError, one_line_errors
+from keras_dae.core.signals import Interrupted, interrupt_on_signals
 
 
 def resume_hint(config: TrainConfig) -> str:
     """What a stopped run has saved, and how to go on."""
     try:
         done = backup.epochs_done(rundir.backup_path(config.workdir))
-    except rundir.RunError:
+    except RunError:
         done = 0
     return (
         f"{done} of {config.epochs} epochs are saved in {config.workdir}; run the same "
@@ -28,29 +27,27 @@ def resume_hint(config: TrainConfig) -> str:
     )
 
 
-def describe(error: OSError) -> str:
-    """An OSError as one line: the file, then the problem (e.g. No space left on device)."""
-    return f"{error.filename}: {error.strerror}" if error.filename else str(error)
-
-
 def main(argv):
     prog = flags.program_name(argv)
-    try:
+    with one_line_errors(prog):
         config = flags.train_config_from_flags(argv)
-        with interrupt_on_signals():  # In place before TensorFlow loads.
-            from keras_dae.training import train_and_evaluate  # noqa: PLC0415 (signal handlers and flag errors before TensorFlow loads)
+        try:
+            with interrupt_on_signals():  # In place before TensorFlow loads.
+                # The training stage (TensorFlow, 5 s) loads once the flags are checked.
+                from keras_dae.training import train_and_evaluate  # noqa: PLC0415 (flag errors come first)
 
-            train_and_evaluate(config)
-    except Interrupted as e:
-        print(f"{prog}: {e}: {resume_hint(config)}", file=sys.stderr)
-        sys.exit(e.exit_status)
-    except (ConfigError, DataError, rundir.RunError, FolderLocked) as e:
-        sys.exit(f"{prog}: error: {e}")
-    except OSError as e:
-        sys.exit(f"{prog}: error: {describe(e)}")
+                train_and_evaluate(config)
+        except Interrupted as e:
+            print(f"{prog}: {e}: {resume_hint(config)}", file=sys.stderr)
+            sys.exit(e.exit_status)
 
 
-if __name__ == "__main__":
+def run():
+    """The `keras-dae` command."""
     flags.define_train_flags()
     adopt_module_key_flags(flags)  # --help lists them.
     app.run(main, flags_parser=flags.parse_or_exit)
+
+
+if __name__ == "__main__":
+    run()

@@ -10,8 +10,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_dae import backup, figures, rundir
-from keras_dae.config import TrainConfig
+from keras_dae import figures
+from keras_dae.core import backup, rundir
+from keras_dae.core.config import TrainConfig
+from keras_dae.core.errors import RunError
 
 EVAL_BATCH = 500  # Evaluation batch: any size gives the same mean loss.
 
@@ -142,7 +144,7 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            raise rundir.RunError(
+            raise RunError(
                 f"the training loss became {float(loss)} in epoch {self.epoch} (batch "
                 f"{batch + 1}): lower the learning rate (now {self.learning_rate:g}, e.g. "
                 "--learning_rate 3e-4)"

@@ -5,7 +5,7 @@ import os
 import tensorflow as tf
 
 from keras_dae import keras_internals
-from keras_dae.rundir import RunError
+from keras_dae.core.errors import RunError
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:

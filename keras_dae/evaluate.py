@@ -5,26 +5,18 @@ filters and reconstruction-error anomaly detection (with --compare, a second run
 
 import dataclasses
 import os
-import sys
 import time
 from typing import NamedTuple
 
+import keras
 import numpy as np
 from absl import app
 from absl.flags import adopt_module_key_flags
 
-import flags
-from keras_dae import (
-    corruption,
-    data,
-    durable,
-    evaluation_figures,
-    evaluation_report,
-    locking,
-    metrics,
-    rundir,
-)
-from keras_dae.config import ConfigError
+from keras_dae import data, evaluation_figures, evaluation_report, flags, metrics, model
+from keras_dae.core import corruption, durable, locking, mnist, rundir
+from keras_dae.core.errors import RunError, one_line_errors
+from keras_dae.probe import probe_accuracy
 
 RATES = tuple(round(0.1 * i, 1) for i in range(10))  # 0 to 0.9: dropout's rate stays below 1.
 PROBE_SEEDS = (0, 1, 2)
@@ -54,21 +46,21 @@ def open_run(path: str) -> Run:
     """The finished run in `path` and its autoencoder; RunError for anything else."""
     config, epochs = rundir.finished_run(path)
     model_path = os.path.join(path, rundir.MODEL)
-    autoencoder = rundir.load_autoencoder(model_path)
+    autoencoder = model.load_autoencoder(model_path)
     try:
         encoder = autoencoder.get_layer("encoder")
         autoencoder.get_layer("decoder")
         for name in (FIRST_LAYER, HIDDEN_LAYER):
             encoder.get_layer(name)
     except (ValueError, AttributeError):
-        raise rundir.RunError(
+        raise RunError(
             f"{model_path}: not a keras-dae autoencoder (no encoder with layers {FIRST_LAYER} "
             f"and {HIDDEN_LAYER}, or no decoder)"
         ) from None
     return Run(path, config, epochs, autoencoder)
 
 
-def evaluation_data(config, data_dir: str | None) -> data.Data:
+def evaluation_data(config, data_dir: str | None) -> mnist.Data:
     """The run's data with every digit in both splits (the probe needs all ten classes)."""
     return data.load(
         dataclasses.replace(config, exclude_digits=(), data_dir=data_dir or config.data_dir)
@@ -78,11 +70,7 @@ def evaluation_data(config, data_dir: str | None) -> data.Data:
 def feature_models(autoencoder):
     """(reconstruct, features) of `autoencoder`, corruption off: images -> reconstructions, and
     images -> {"z": codes, "hidden": the last hidden layer} in one pass."""
-    import keras  # noqa: PLC0415 (a refused folder is reported before Keras loads, 5 s)
-
-    from keras_dae.model import reconstructor  # noqa: PLC0415 (imports Keras: see above)
-
-    clean, encoder = reconstructor(autoencoder), autoencoder.get_layer("encoder")
+    clean, encoder = model.reconstructor(autoencoder), autoencoder.get_layer("encoder")
     both = keras.Model(encoder.inputs, [encoder.outputs[0], encoder.get_layer(HIDDEN_LAYER).output])
 
     def reconstruct(x):
@@ -117,11 +105,9 @@ def denoising_curves(reconstruct, x: np.ndarray) -> dict:
     return curves
 
 
-def linear_probes(features, d: data.Data, epochs: int) -> dict:
+def linear_probes(features, d: mnist.Data, epochs: int) -> dict:
     """Test accuracy of softmax regression on the codes z and on the last hidden layer of the
     whole training split, one fit of `epochs` epochs per seed in PROBE_SEEDS."""
-    from keras_dae.probe import probe_accuracy  # noqa: PLC0415 (imports Keras: see above)
-
     probes = {"examples": len(d.x_train), "epochs": epochs, "seeds": list(PROBE_SEEDS)}
     train, test = features(d.x_train), features(d.x_test)
     for name in ("z", "hidden"):
@@ -134,7 +120,7 @@ def linear_probes(features, d: data.Data, epochs: int) -> dict:
     return probes
 
 
-def anomaly_sets(config, d: data.Data, ood_dir: str | None) -> dict:
+def anomaly_sets(config, d: mnist.Data, ood_dir: str | None) -> dict:
     """Images to score: the trained digits of the test set ("normal"), its held-out digits,
     uniform noise and inverted digits (preprocessed as the run's inputs), and --ood_dir's test
     split."""
@@ -148,8 +134,8 @@ def anomaly_sets(config, d: data.Data, ood_dir: str | None) -> dict:
         "inverted": 1.0 - normal,
     }
     if ood_dir:
-        split = data.load_idx_split(ood_dir, "test")
-        sets["ood_dir"] = data.preprocess(split.images, config.binarize_input)
+        split = mnist.load_idx_split(ood_dir, "test")
+        sets["ood_dir"] = mnist.preprocess(split.images, config.binarize_input)
     return sets
 
 
@@ -244,22 +230,23 @@ def evaluate(
 
 
 def main(argv):
-    if len(argv) > 1:
-        sys.exit(
-            f"{flags.program_name(argv)}: error: unexpected argument(s) {' '.join(argv[1:])!r}"
-        )
     f = flags.FLAGS
-    try:
+    with one_line_errors(flags.program_name(argv)):
+        if len(argv) > 1:
+            raise RunError(f"unexpected argument(s) {' '.join(argv[1:])!r}")
         evaluation = evaluate(f.run, f.compare, f.ood_dir, f.data_dir, f.probe_epochs)
-    except (rundir.RunError, data.DataError, locking.FolderLocked, ConfigError, OSError) as e:
-        sys.exit(f"{flags.program_name(argv)}: error: {e}")
     print(
         f"wrote {JSON}, {MARKDOWN} and {', '.join(FIGURES)} to {f.run} in "
         f"{evaluation['seconds']:.0f} s"
     )
 
 
-if __name__ == "__main__":
+def run():
+    """The `keras-dae-evaluate` command."""
     flags.define_evaluate_flags()
     adopt_module_key_flags(flags)
     app.run(main, flags_parser=flags.parse_or_exit)
+
+
+if __name__ == "__main__":
+    run()

@@ -5,8 +5,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from keras_dae import metrics
-from keras_dae.data import IMAGE_SHAPE
-from keras_dae.durable import atomic_path
+from keras_dae.core.durable import atomic_path
+from keras_dae.core.mnist import IMAGE_SHAPE
 from keras_dae.figures import image_grid
 
 FILTERS = 100  # The first-layer filters shown: those of largest L2 norm.

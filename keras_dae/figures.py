@@ -4,8 +4,8 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from keras_dae.data import IMAGE_SHAPE
-from keras_dae.durable import atomic_path
+from keras_dae.core.durable import atomic_path
+from keras_dae.core.mnist import IMAGE_SHAPE
 
 
 def image_grid(images: np.ndarray, cols: int = 8) -> np.ndarray:

@@ -6,6 +6,7 @@ to recheck when the installed ones differ): recheck each use before changing the
 
 import keras
 import tensorflow as tf
+from keras.src.backend.tensorflow import trainer
 
 CHECKED_VERSIONS = {"keras": "3.15.1", "tensorflow": "2.21.0"}
 
@@ -21,8 +22,6 @@ def patch_multi_worker_reduce() -> None:
     """Keras 3.15 reduces the scalar step logs of MultiWorkerMirroredStrategy along axis 0, which
     fails ("Invalid reduction dimension 0", tensorflow#72388): reduce scalars whole instead.
     No public hook replaces `reduce_per_replica`; patched once per process."""
-    from keras.src.backend.tensorflow import trainer  # noqa: PLC0415 (Keras's private module: only where it is patched)
-
     if getattr(trainer.reduce_per_replica, "keras_dae_patched", False):
         return
     original = trainer.reduce_per_replica

@@ -3,10 +3,13 @@
 Encoder 784 -> 500 (ELU) -> 500 (tanh) -> z; decoder z -> 500 (tanh) -> 500 (ELU) -> 784 (sigmoid);
 dropout 0.1 after every hidden layer; He-normal (fan-in, untruncated) weights, zero biases."""
 
+import os
+
 import keras
 
-from keras_dae import noise
-from keras_dae.data import PIXELS
+from keras_dae import noise, optimizer  # noqa: F401 (optimizer registers FusedAdam for load_model)
+from keras_dae.core.errors import RunError
+from keras_dae.core.mnist import PIXELS
 
 HIDDEN = 500
 DROPOUT = 0.1
@@ -75,3 +78,13 @@ def portable(autoencoder: keras.Model) -> keras.Model:
         part.set_weights(autoencoder.get_layer(name).get_weights())
     inputs = keras.Input((PIXELS,), name="image")
     return keras.Model(inputs, parts[1](parts[0](inputs)), name=autoencoder.name)
+
+
+def load_autoencoder(path: str) -> keras.Model:
+    """The trained autoencoder in `path` (a model.keras), or a one-line RunError."""
+    if not os.path.isfile(path):
+        raise RunError(f"{path}: no such model file")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as e:  # Keras raises many kinds for a file that is not a model.
+        raise RunError(f"{path}: not a loadable Keras model ({type(e).__name__})") from None

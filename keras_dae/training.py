@@ -10,8 +10,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_dae import backup, callbacks, data, distribute, durable, figures, model, noise, rundir
-from keras_dae.config import TrainConfig
+from keras_dae import callbacks, data, distribute, figures, model, noise
+from keras_dae.core import backup, durable, mnist, rundir
+from keras_dae.core.config import TrainConfig
+from keras_dae.core.errors import RunError
 from keras_dae.optimizer import FusedAdam
 
 GRID_IMAGES = 64  # The original shows the first 64 test images, 8x8.
@@ -131,7 +133,7 @@ def restore_backup(run: rundir.Run, autoencoder: keras.Model) -> int:
     """Restores the last complete epoch from the run's backup; returns the epochs done."""
     done = backup.restore(run.backup, autoencoder, run.config.epochs)
     if done > len(run.epochs):
-        raise rundir.RunError(
+        raise RunError(
             f"{run.backup}: holds {done} epochs but {rundir.HISTORY} records "
             f"{len(run.epochs)}; remove the backup, or pass --overwrite"
         )
@@ -160,7 +162,7 @@ def save_final_outputs(
 
 def finished_result(run: rundir.Run) -> TrainResult:
     logging.info("%s already holds this finished run (--overwrite trains it anew)", run.workdir)
-    autoencoder = rundir.load_autoencoder(os.path.join(run.workdir, rundir.MODEL))
+    autoencoder = model.load_autoencoder(os.path.join(run.workdir, rundir.MODEL))
     return TrainResult(
         run.epochs,
         autoencoder,
@@ -193,7 +195,7 @@ def train_and_evaluate(config: TrainConfig) -> TrainResult:
         x_noisy = noised_test_set(config, splits.x_test)
         save_input_figures(run.outdir, config, splits.x_test, x_noisy)
 
-        steps = data.steps_per_epoch(len(splits.x_train), config.batch_size)
+        steps = mnist.steps_per_epoch(len(splits.x_train), config.batch_size)
         with strategy.scope():
             autoencoder, reconstructor = build_models(config, steps)
             done = restore_backup(run, autoencoder)
@@ -240,3 +242,12 @@ def train_and_evaluate(config: TrainConfig) -> TrainResult:
         autoencoder.get_layer("decoder"),
         config.workdir,
     )
+
+
+def train(**kwargs) -> TrainResult:
+    """The original's `main(**kwargs)` for notebooks: trains `TrainConfig(**kwargs)` and returns a
+    TrainResult (history, autoencoder, encoder, decoder, workdir)."""
+    return train_and_evaluate(TrainConfig(**kwargs))
+
+
+main = train  # The original's name.

@@ -7,7 +7,8 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from keras_dae import backup, noise, rundir
+from keras_dae import noise
+from keras_dae.core import backup, errors
 
 
 def tiny_model(seed: int = 0) -> keras.Model:
@@ -55,7 +56,7 @@ class BackupTest(parameterized.TestCase, tf.test.TestCase):
             raw = f.read()
         with open(self.path, "wb") as f:
             f.write(damage(raw))
-        with self.assertRaisesRegex(rundir.RunError, f"backup.npz: {message}.*--overwrite"):
+        with self.assertRaisesRegex(errors.RunError, f"backup.npz: {message}.*--overwrite"):
             backup.restore(self.path, tiny_model(), 5)
 
     def test_checksum_catches_a_changed_value(self):
@@ -63,15 +64,15 @@ class BackupTest(parameterized.TestCase, tf.test.TestCase):
             contents = dict(saved)
         contents["v0"] = contents["v0"] + 1  # a consistent zip with one array changed
         np.savez(self.path, **contents)
-        with self.assertRaisesRegex(rundir.RunError, "sha256 mismatch"):
+        with self.assertRaisesRegex(errors.RunError, "sha256 mismatch"):
             backup.restore(self.path, tiny_model(), 5)
 
     def test_another_model_or_epoch_count_is_refused(self):
         other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
         other.compile("adam", "mse")
-        with self.assertRaisesRegex(rundir.RunError, "backup is of another model"):
+        with self.assertRaisesRegex(errors.RunError, "backup is of another model"):
             backup.restore(self.path, other, 5)
-        with self.assertRaisesRegex(rundir.RunError, "records 2 epochs, this run has 1"):
+        with self.assertRaisesRegex(errors.RunError, "records 2 epochs, this run has 1"):
             backup.restore(self.path, tiny_model(), 1)
 
 

@@ -6,8 +6,9 @@ import os
 import numpy as np
 from absl.testing import absltest
 
-from keras_dae import callbacks, rundir
-from keras_dae.config import TrainConfig
+from keras_dae import callbacks
+from keras_dae.core import errors, rundir
+from keras_dae.core.config import TrainConfig
 
 
 class FakeOptimizer:
@@ -23,7 +24,7 @@ class CallbacksTest(absltest.TestCase):
         callback = callbacks.StopOnNaN(learning_rate=0.5)
         callback.on_epoch_begin(1)
         callback.on_batch_end(3, {"loss": 0.2})
-        with self.assertRaisesRegex(rundir.RunError, "became nan in epoch 2 .*lower the learning"):
+        with self.assertRaisesRegex(errors.RunError, "became nan in epoch 2 .*lower the learning"):
             callback.on_batch_end(4, {"loss": np.float32("nan")})
 
     def test_history_keeps_its_own_list_and_replaces_a_redone_epoch(self):

@@ -2,7 +2,8 @@
 
 from absl.testing import absltest, parameterized
 
-from keras_dae.config import ConfigError, TrainConfig
+from keras_dae.core.config import TrainConfig
+from keras_dae.core.errors import ConfigError
 
 
 class TrainConfigTest(parameterized.TestCase):

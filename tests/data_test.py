@@ -13,7 +13,8 @@ from absl.testing import parameterized
 from hypothesis import strategies as st
 
 from keras_dae import data
-from keras_dae.config import TrainConfig
+from keras_dae.core import errors, mnist
+from keras_dae.core.config import TrainConfig
 from tests.cli import CliAssertions, run_module
 from tests.idx_fixtures import idx_bytes, write_mnist_dir
 
@@ -24,13 +25,13 @@ class IdxTest(parameterized.TestCase, tf.test.TestCase):
         folder = self.create_tempdir().full_path
         arrays = write_mnist_dir(folder, gz=gz)
         for split, key in (("train", "train"), ("test", "t10k")):
-            s = data.load_idx_split(folder, split)
+            s = mnist.load_idx_split(folder, split)
             self.assertAllEqual(s.images, arrays[key][0])
             self.assertAllEqual(s.labels, arrays[key][1])
 
     def test_parse_other_dtypes(self):
         raw = struct.pack(">BBBBII", 0, 0, 0x0D, 2, 2, 3) + np.arange(6, dtype=">f4").tobytes()
-        self.assertAllEqual(data.parse_idx(raw), np.arange(6).reshape(2, 3))
+        self.assertAllEqual(mnist.parse_idx(raw), np.arange(6).reshape(2, 3))
 
     @parameterized.named_parameters(
         ("bad_magic", lambda raw: b"\x08\x03" + raw[2:], "magic"),
@@ -42,30 +43,30 @@ class IdxTest(parameterized.TestCase, tf.test.TestCase):
     )
     def test_corrupt_bytes_are_a_data_error(self, mutate, message):
         raw = idx_bytes(np.zeros((3, 28, 28), np.uint8))
-        with self.assertRaisesRegex(data.DataError, message):
-            data.parse_idx(mutate(raw), "x.idx")
+        with self.assertRaisesRegex(errors.DataError, message):
+            mnist.parse_idx(mutate(raw), "x.idx")
 
     def test_count_mismatch_names_both_files(self):
         folder = self.create_tempdir().full_path
         write_mnist_dir(folder, gz=False)
         with open(os.path.join(folder, "train-labels-idx1-ubyte"), "wb") as f:
             f.write(idx_bytes(np.zeros(5, np.uint8)))
-        with self.assertRaisesRegex(data.DataError, "6 images but .*labels-idx1-ubyte has 5"):
-            data.load_idx_split(folder, "train")
+        with self.assertRaisesRegex(errors.DataError, "6 images but .*labels-idx1-ubyte has 5"):
+            mnist.load_idx_split(folder, "train")
 
     def test_wrong_image_shape(self):
         folder = self.create_tempdir().full_path
         write_mnist_dir(folder, gz=False)
         with open(os.path.join(folder, "t10k-images-idx3-ubyte"), "wb") as f:
             f.write(idx_bytes(np.zeros((4, 27, 27), np.uint8)))
-        with self.assertRaisesRegex(data.DataError, r"\(27, 27\), expected 28x28"):
-            data.load_idx_split(folder, "test")
+        with self.assertRaisesRegex(errors.DataError, r"\(27, 27\), expected 28x28"):
+            mnist.load_idx_split(folder, "test")
 
     def test_missing_folder_and_files(self):
-        with self.assertRaisesRegex(data.DataError, "no such folder"):
-            data.load_idx_split("/nonexistent/mnist", "train")
-        with self.assertRaisesRegex(data.DataError, "no train-images-idx3-ubyte"):
-            data.load_idx_split(self.create_tempdir().full_path, "train")
+        with self.assertRaisesRegex(errors.DataError, "no such folder"):
+            mnist.load_idx_split("/nonexistent/mnist", "train")
+        with self.assertRaisesRegex(errors.DataError, "no train-images-idx3-ubyte"):
+            mnist.load_idx_split(self.create_tempdir().full_path, "train")
 
 
 class TfdsTest(tf.test.TestCase):
@@ -78,20 +79,20 @@ class TfdsTest(tf.test.TestCase):
         self.assertAllInSet(d.x_train, [0.0, 1.0])
 
     def test_unknown_dataset(self):
-        with self.assertRaisesRegex(data.DataError, "no dataset named 'mnits'"):
+        with self.assertRaisesRegex(errors.DataError, "no dataset named 'mnits'"):
             data.load_tfds_split("mnits", "train")
 
 
 class PreprocessTest(tf.test.TestCase):
     def test_binarize_threshold_is_half(self):
         images = np.array([[0, 127, 128, 255] * 196], np.uint8).reshape(1, 28, 28)
-        x = data.preprocess(images, binarize=True)
+        x = mnist.preprocess(images, binarize=True)
         self.assertEqual(x.shape, (1, 784))
         self.assertEqual(x.dtype, np.float32)
         self.assertAllEqual(x[0, :4], [0, 0, 1, 1])  # 127/255 < 0.5 <= 128/255
 
     def test_scale_without_binarize(self):
-        x = data.preprocess(np.full((2, 28, 28), 51, np.uint8), binarize=False)
+        x = mnist.preprocess(np.full((2, 28, 28), 51, np.uint8), binarize=False)
         self.assertAllClose(x, np.full((2, 784), 0.2))
 
     def test_load_limits_examples(self):
@@ -108,7 +109,7 @@ class TrainDatasetTest(tf.test.TestCase):
 
     def test_batches_cover_the_data_once_per_epoch(self):
         x = np.arange(130, dtype=np.float32)[:, None] * np.ones((1, 784), np.float32)
-        steps = data.steps_per_epoch(130, 64)
+        steps = mnist.steps_per_epoch(130, 64)
         first, second = self.epochs(data.train_dataset(x, batch_size=64, seed=1), steps, 2)
         self.assertEqual([len(b[0]) for b in first], [64, 64, 2])
         for batches in (first, second):
@@ -153,8 +154,8 @@ class IdxFuzzTest(tf.test.TestCase):
 
     def parse_or_data_error(self, raw):
         try:
-            array = data.parse_idx(raw, "fuzz.idx")
-        except data.DataError as e:
+            array = mnist.parse_idx(raw, "fuzz.idx")
+        except errors.DataError as e:
             self.assertIn("fuzz.idx", str(e))
         else:
             self.assertIsInstance(array, np.ndarray)
@@ -196,9 +197,9 @@ class BadInputCommandLineTest(CliAssertions, parameterized.TestCase):
 
         with (
             mock.patch("builtins.open", deny),
-            self.assertRaisesRegex(data.DataError, "cannot read \\(Permission denied\\)"),
+            self.assertRaisesRegex(errors.DataError, "cannot read \\(Permission denied\\)"),
         ):
-            data.load_idx_split(folder, "train")
+            mnist.load_idx_split(folder, "train")
 
     @parameterized.named_parameters(
         ("signed_bytes", 0x09, ">i1", "signed byte \\(0x09\\)"),
@@ -214,9 +215,10 @@ class BadInputCommandLineTest(CliAssertions, parameterized.TestCase):
                 struct.pack(">BBBBIII", 0, 0, code, 3, 6, 28, 28) + pixels.astype(dtype).tobytes()
             )
         with self.assertRaisesRegex(
-            data.DataError, f"train-images-idx3-ubyte: element type {name}, expected unsigned bytes"
+            errors.DataError,
+            f"train-images-idx3-ubyte: element type {name}, expected unsigned bytes",
         ):
-            data.load_idx_split(folder, "train")
+            mnist.load_idx_split(folder, "train")
 
     @parameterized.named_parameters(
         ("out_of_range", np.array([0, 1, 2, 3, 4, 12], ">u1"), 0x08, r"labels span \[0, 12\]"),
@@ -227,8 +229,8 @@ class BadInputCommandLineTest(CliAssertions, parameterized.TestCase):
         write_mnist_dir(folder, gz=False)
         with open(os.path.join(folder, "train-labels-idx1-ubyte"), "wb") as f:
             f.write(struct.pack(">BBBBI", 0, 0, code, 1, 6) + labels.tobytes())
-        with self.assertRaisesRegex(data.DataError, message):
-            data.load_idx_split(folder, "train")
+        with self.assertRaisesRegex(errors.DataError, message):
+            mnist.load_idx_split(folder, "train")
 
 
 class OfflineTfdsTest(tf.test.TestCase):
@@ -236,7 +238,7 @@ class OfflineTfdsTest(tf.test.TestCase):
         with (
             mock.patch.object(data, "_reachable", return_value=False) as reachable,
             mock.patch.dict(os.environ, {"TFDS_DATA_DIR": self.create_tempdir().full_path}),
-            self.assertRaisesRegex(data.DataError, "no network; pass --data_dir"),
+            self.assertRaisesRegex(errors.DataError, "no network; pass --data_dir"),
         ):
             data.load_tfds_split("mnist", "test")
         reachable.assert_called_once()

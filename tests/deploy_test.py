@@ -71,7 +71,7 @@ class DeployTest(parameterized.TestCase):
             container = yaml.safe_load(f)["spec"]["predictor"]["containers"][0]
         with open(os.path.join(DEPLOY, "Dockerfile")) as f:
             dockerfile = f.read()
-        self.assertIn('ENTRYPOINT ["python", "-m", "export.serve"]', dockerfile)
+        self.assertIn('ENTRYPOINT ["keras-dae-serve"]', dockerfile)
         self.assertIn("--runtime=litert", container["args"])
 
 

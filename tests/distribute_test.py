@@ -12,14 +12,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_dae import distribute
-from keras_dae.rundir import RunError
+from keras_dae.core.errors import RunError
 from tests.idx_fixtures import write_mnist_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = """
 import sys
 import numpy as np
-from keras_dae.config import TrainConfig
+from keras_dae.core.config import TrainConfig
 from keras_dae.training import train_and_evaluate
 data_dir, output_dir, weights = sys.argv[1:]
 config = TrainConfig(data_dir=data_dir, output_dir=output_dir, epochs=1, print_every=0,

@@ -6,8 +6,8 @@ import os
 
 from absl.testing import absltest
 
-from keras_dae import durable
-from keras_dae.durable import atomic_path, write_json
+from keras_dae.core import durable
+from keras_dae.core.durable import atomic_path, write_json
 
 
 class AtomicPathTest(absltest.TestCase):

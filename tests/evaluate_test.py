@@ -12,10 +12,11 @@ import numpy as np
 from absl import flags as absl_flags
 from absl.testing import absltest, parameterized
 
-import flags
 import keras_dae
-from keras_dae import data, durable, evaluate, metrics, rundir
-from keras_dae.config import ConfigError, TrainConfig
+from keras_dae import data, evaluate, flags, metrics
+from keras_dae.core import durable, errors, mnist, rundir
+from keras_dae.core.config import TrainConfig
+from keras_dae.core.errors import ConfigError
 from keras_dae.evaluation_figures import strongest_filters
 from keras_dae.probe import probe_accuracy
 from tests.cli import CliAssertions, run_module
@@ -73,7 +74,7 @@ class ExcludeDigitsTest(parameterized.TestCase):
         keep = ~np.isin(labels, [3, 7])
         self.assertTrue(0 < keep.sum() < len(labels))
         np.testing.assert_array_equal(d.y_train, labels[keep])
-        np.testing.assert_array_equal(d.x_train, data.preprocess(images[keep], False))
+        np.testing.assert_array_equal(d.x_train, mnist.preprocess(images[keep], False))
         np.testing.assert_array_equal(d.y_test, arrays["t10k"][1])  # Test keeps every digit.
 
     def test_flag(self):
@@ -160,10 +161,10 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
 
     def test_refuses_a_folder_that_is_not_a_run(self):
         folder = self.create_tempdir().full_path
-        with self.assertRaisesRegex(rundir.RunError, "not a keras-dae run folder"):
+        with self.assertRaisesRegex(errors.RunError, "not a keras-dae run folder"):
             evaluate.evaluate(folder)
         missing = os.path.join(folder, "none")
-        with self.assertRaises(rundir.RunError):
+        with self.assertRaises(errors.RunError):
             evaluate.evaluate(missing)
         self.assertFalse(os.path.exists(missing))
 
@@ -172,7 +173,7 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
         shutil.copytree(self.run_dir, folder)
         other = keras.Sequential([keras.Input((784,)), keras.layers.Dense(784, name="encoder")])
         other.save(os.path.join(folder, rundir.MODEL))
-        with self.assertRaisesRegex(rundir.RunError, "not a keras-dae autoencoder"):
+        with self.assertRaisesRegex(errors.RunError, "not a keras-dae autoencoder"):
             evaluate.evaluate(folder)
 
     def unfinished_run(self) -> str:
@@ -183,7 +184,7 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
         return folder
 
     def test_refuses_an_unfinished_run(self):
-        with self.assertRaisesRegex(rundir.RunError, "not finished"):
+        with self.assertRaisesRegex(errors.RunError, "not finished"):
             evaluate.evaluate(self.unfinished_run())
 
     @parameterized.parameters("not a run", "unfinished")

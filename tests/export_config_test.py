@@ -5,8 +5,8 @@ import re
 
 from absl.testing import absltest, parameterized
 
-from export.config import ExportConfig
-from export.errors import ExportError
+from keras_dae.core.errors import ExportError
+from keras_dae.export.config import ExportConfig
 from tests.cli import CliAssertions, run_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,7 +67,7 @@ class ExportConfigTest(CliAssertions, parameterized.TestCase):
             for line in run.stderr.splitlines()
             if line.startswith("import time")
         ]
-        self.assertIn("export.config", imported)
+        self.assertIn("keras_dae.export.config", imported)
         self.assertEmpty(
             [name for name in imported if name.split(".")[0] in ("tensorflow", "keras")]
         )

@@ -3,7 +3,7 @@ record/) as the next version of EXPORT_DIR the way `export_model` does (lock, le
 publish; the TensorFlow conversions replaced by durable copies), and exits with os._exit(1) at the
 KILL_AT-th call of a durable boundary: mkdir, rename, replace, fsync, unlink, remove, rmdir.
 
-    PYTHONPATH=. python tests/export_fault_child.py PREPARED EXPORT_DIR KILL_AT
+    python -m tests.export_fault_child PREPARED EXPORT_DIR KILL_AT   (from the repository root)
 KILL_AT 0 kills nowhere; the child then prints the count of boundaries passed once the leftovers
 were cleared, and in all.
 """
@@ -11,8 +11,8 @@ were cleared, and in all.
 import os
 import sys
 
-from export import publish
-from keras_dae import durable, locking
+from keras_dae.core import durable, locking
+from keras_dae.export import publish
 
 BOUNDARIES = ("mkdir", "rename", "replace", "fsync", "unlink", "remove", "rmdir")
 

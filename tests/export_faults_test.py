@@ -15,16 +15,15 @@ import tempfile
 from concurrent import futures
 from unittest import mock
 
-import export_fault_child
 from absl import logging
 from absl.testing import absltest
 
-from export import layout, manifest, publish, verify
-from keras_dae import durable
+from keras_dae.core import durable
+from keras_dae.export import layout, manifest, publish, verify
+from tests import export_fault_child
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
-CHILD = os.path.join(TESTS, "export_fault_child.py")
 # Each boundary is a child process; on tmpfs its fsyncs cost nothing (what is tested is a kill,
 # not a power cut).
 FAST_TMP = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
@@ -42,8 +41,8 @@ def write_prepared(folder: str) -> None:
 
 def run_child(prepared: str, export_dir: str, kill_at: int) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, CHILD, prepared, export_dir, str(kill_at)],
-        env={**os.environ, "PYTHONPATH": ROOT},
+        [sys.executable, "-m", "tests.export_fault_child", prepared, export_dir, str(kill_at)],
+        cwd=ROOT,
         check=False,
         capture_output=True,
         text=True,

@@ -3,10 +3,10 @@ exported by `python -m export`'s own pipeline with small calibration and latency
 
 import os
 
-from export.config import ExportConfig
-from export.pipeline import export_model
-from keras_dae import rundir
-from keras_dae.config import TrainConfig
+from keras_dae.core import rundir
+from keras_dae.core.config import TrainConfig
+from keras_dae.export.config import ExportConfig
+from keras_dae.export.convert.pipeline import export_model
 from keras_dae.training import train_and_evaluate
 
 

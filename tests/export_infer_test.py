@@ -13,9 +13,9 @@ import numpy as np
 from absl.testing import absltest
 from PIL import Image
 
-from export import infer
-from export.errors import ExportError
-from export.litert import LiteRTModel
+from keras_dae.core.errors import ExportError
+from keras_dae.export import infer
+from keras_dae.export.litert import LiteRTModel
 from tests.cli import CliAssertions, run_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

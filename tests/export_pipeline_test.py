@@ -13,12 +13,13 @@ import numpy as np
 import tensorflow as tf
 
 import keras_dae
-from export import layout, manifest, parity, pipeline, tflite, verify
-from export.config import ExportConfig
-from export.errors import ExportError
-from export.litert import LiteRTModel
-from keras_dae import durable, locking
-from keras_dae.config import TrainConfig
+from keras_dae.core import durable, errors, locking
+from keras_dae.core.config import TrainConfig
+from keras_dae.core.errors import ExportError
+from keras_dae.export import layout, manifest, parity, verify
+from keras_dae.export.config import ExportConfig
+from keras_dae.export.convert import pipeline, tflite
+from keras_dae.export.litert import LiteRTModel
 from tests.cli import CliAssertions, run_module
 from tests.idx_fixtures import write_mnist_dir
 
@@ -254,7 +255,7 @@ class ExportTest(CliAssertions, tf.test.TestCase):
         with (
             locking.exclusive(self.export_dir, "export"),
             self.assertRaisesRegex(
-                locking.FolderLocked, f"{self.export_dir}: in use by another export"
+                errors.FolderLocked, f"{self.export_dir}: in use by another export"
             ),
         ):
             pipeline.export_model(self.config)

@@ -3,8 +3,8 @@
 from absl import flags as absl_flags
 from absl.testing import absltest, parameterized
 
-import flags
-from keras_dae.config import ConfigError
+from keras_dae import flags
+from keras_dae.core.errors import ConfigError
 from tests.cli import CliAssertions, run_module
 
 

@@ -2,7 +2,7 @@
 
 from absl.testing import absltest
 
-from export import model_card
+from keras_dae.export import model_card
 
 MODEL_INFO = {
     "run_name": "DAE-CE-z10",

@@ -10,8 +10,8 @@ import numpy as np
 from absl.testing import absltest, parameterized
 from PIL import Image
 
-from export import preprocess
-from keras_dae.data import load_idx_split
+from keras_dae.core.mnist import load_idx_split
+from keras_dae.export import preprocess
 from tests.web_fixtures import MNIST_DIR, ROOT, off_centre, photo_of_digit
 
 NODE = shutil.which("node")

@@ -8,13 +8,13 @@ import sys
 
 from absl.testing import absltest
 
-from keras_dae import durable, locking, rundir
-from keras_dae.config import TrainConfig
+from keras_dae.core import durable, errors, locking, rundir
+from keras_dae.core.config import TrainConfig
 from tests.cli import ROOT, CliAssertions, run_module
 
 HOLD_LOCK = """
 import sys
-from keras_dae import locking
+from keras_dae.core import locking
 with locking.exclusive(sys.argv[1], "run"):
     print("held", flush=True)
     sys.stdin.read()
@@ -45,7 +45,7 @@ class RunFolderTest(absltest.TestCase):
         self.write_history(workdir, config, [{"epoch": 1}])
         self.assertEqual(rundir.previous_epochs(config, workdir), [{"epoch": 1}])
         other = TrainConfig(output_dir=workdir, latent_dim=2, print_every=5)
-        with self.assertRaisesRegex(rundir.RunError, "latent_dim=10 there, 2 now.*--overwrite"):
+        with self.assertRaisesRegex(errors.RunError, "latent_dim=10 there, 2 now.*--overwrite"):
             rundir.previous_epochs(other, workdir)
         overwrite = TrainConfig(output_dir=workdir, latent_dim=2, overwrite=True)
         self.assertEqual(rundir.previous_epochs(overwrite, workdir), [])
@@ -54,7 +54,7 @@ class RunFolderTest(absltest.TestCase):
         workdir = self.create_tempdir().full_path
         with open(os.path.join(workdir, rundir.HISTORY), "w") as f:
             f.write("{half")
-        with self.assertRaisesRegex(rundir.RunError, "unreadable"):
+        with self.assertRaisesRegex(errors.RunError, "unreadable"):
             rundir.previous_epochs(TrainConfig(), workdir)
 
     def test_finished_only_once_the_completion_fact_is_written(self):
@@ -64,7 +64,7 @@ class RunFolderTest(absltest.TestCase):
         open(os.path.join(workdir, rundir.MODEL), "w").close()
         self.write_history(workdir, config, epochs)  # every epoch and the model, not finished
         self.assertFalse(rundir.is_finished(config, workdir))
-        with self.assertRaisesRegex(rundir.RunError, "not finished"):
+        with self.assertRaisesRegex(errors.RunError, "not finished"):
             rundir.finished_run(workdir)
         rundir.write_history(workdir, config, epochs, finished=True)
         self.assertTrue(rundir.is_finished(config, workdir))
@@ -73,7 +73,7 @@ class RunFolderTest(absltest.TestCase):
         with rundir.open_run(config) as run:
             self.assertTrue(run.finished)
         self.assertNotIn("backup.npz", os.listdir(workdir))
-        with self.assertRaisesRegex(rundir.RunError, "no history.json"):
+        with self.assertRaisesRegex(errors.RunError, "no history.json"):
             rundir.finished_run(self.create_tempdir().full_path)
 
     def test_open_run_removes_leftovers_and_holds_the_folder(self):
@@ -87,7 +87,7 @@ class RunFolderTest(absltest.TestCase):
             )
             with (
                 self.assertRaisesRegex(
-                    locking.FolderLocked,
+                    errors.FolderLocked,
                     f"{workdir}: in use by another run \\(pid {os.getpid()}\\)",
                 ),
                 rundir.open_run(config),
@@ -98,7 +98,7 @@ class RunFolderTest(absltest.TestCase):
         path = os.path.join(self.create_tempdir().full_path, "afile")
         open(path, "w").close()
         with (
-            self.assertRaisesRegex(rundir.RunError, "afile: not a folder"),
+            self.assertRaisesRegex(errors.RunError, "afile: not a folder"),
             rundir.open_run(TrainConfig(output_dir=path)),
         ):
             pass
@@ -115,7 +115,7 @@ class LockTest(absltest.TestCase):
         holder = hold_lock(folder)
         with (
             self.assertRaisesRegex(
-                locking.FolderLocked, f"in use by another run \\(pid {holder.pid}\\)"
+                errors.FolderLocked, f"in use by another run \\(pid {holder.pid}\\)"
             ),
             locking.exclusive(folder, "run"),
         ):

@@ -4,109 +4,29 @@ the Keras model's numbers, LiteRT int8 parity, every bad request, a hot swap und
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from export import layout, manifest, parity, publish
-from keras_dae import data, durable, rundir
+from keras_dae import data, model
+from keras_dae.core import durable, rundir
+from keras_dae.export import layout, manifest, parity, publish
 from keras_dae.model import reconstructor
 from tests.cli import CliAssertions, run_module
 from tests.export_fixtures import publish_test_version, train_tiny_run
 from tests.idx_fixtures import write_mnist_dir
+from tests.serving_fixtures import Server, predict, request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIMIT_BYTES = 256 << 10  # The LiteRT server's --max_body_bytes.
 MAX_BATCH = 64  # The LiteRT server's --max_batch.
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`python -m export.serve` in a subprocess on a free port, its log in a file."""
-
-    def __init__(self, export_dir: str, log_path: str, *flags: str, workers: int = 1):
-        self.port = free_port()
-        self.workers = workers
-        self.log_path = log_path
-        with open(log_path, "w") as log:  # The child keeps its own copy of the descriptor.
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "export.serve",
-                    f"--export_dir={export_dir}",
-                    f"--port={self.port}",
-                    "--poll_seconds=0.2",
-                    f"--workers={workers}",
-                    *flags,
-                ],
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.url = f"http://127.0.0.1:{self.port}/v1/models/dae"
-
-    def wait_ready(self, timeout: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_text()[-2000:]}")
-            try:
-                if request(self.url, method="GET")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("server not ready in time")
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(60)
-
-    def worker_pids(self) -> list[int]:
-        """The worker processes of the server."""
-        pid = self.process.pid
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-
-    def log_text(self) -> str:
-        with open(self.log_path) as f:
-            return f.read()
-
-
-def request(url: str, body=None, method: str = "POST", content_type: str | None = None):
-    """(status, headers, body text) of one HTTP request; `body` is JSON-encoded unless bytes."""
-    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    if content_type:
-        req.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as response:
-            return response.status, response.headers, response.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read().decode()
-
-
-def predict(server: Server, body, content_type: str | None = "application/json"):
-    status, headers, text = request(server.url + ":predict", body, content_type=content_type)
-    if status != 200:
-        raise AssertionError(f"{status}: {text}")
-    return headers, json.loads(text)
 
 
 def wait_until(condition, stop: threading.Event, timeout: float = 30.0) -> bool:
@@ -128,7 +48,7 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         os.makedirs(data_dir)
         write_mnist_dir(data_dir, n_train=300, n_test=500)
         config = train_tiny_run(cls.tmp, data_dir=data_dir)
-        cls.autoencoder = rundir.load_autoencoder(os.path.join(config.workdir, rundir.MODEL))
+        cls.autoencoder = model.load_autoencoder(os.path.join(config.workdir, rundir.MODEL))
         cls.data = data.load(config)
         cls.export_dir = os.path.join(cls.tmp, "export")
         publish_test_version(cls.export_dir, config.workdir)
@@ -205,9 +125,9 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_litert_runtime_does_not_import_tensorflow(self):
         code = (
-            "import sys; from export.serving import runtimes; "
+            "import sys; from keras_dae.export.serving import runtimes; "
             f"runtimes.loader('litert', 'int8')({self.export_dir!r}, 1); "
-            "import export.serve; print('tensorflow' in sys.modules)"
+            "import keras_dae.export.serve; print('tensorflow' in sys.modules)"
         )
         out = subprocess.run(
             [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True

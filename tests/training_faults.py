@@ -1,5 +1,5 @@
 """Fault injection for training, run as a script by tests/training_faults_test.py:
-    python tests/training_faults.py WORKDIR
+    python -m tests.training_faults WORKDIR   (from the repository root)
 
 TensorFlow is imported once; every run is a child forked before TensorFlow executes anything
 (about 2 s each instead of 7). A child dies (os._exit) or fails (ENOSPC) at the n-th rename, or
@@ -13,15 +13,11 @@ import os
 import signal
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from absl import flags as absl_flags
 
-from absl import flags as absl_flags  # noqa: E402
-
-import flags  # noqa: E402
-from keras_dae import __main__ as cli  # noqa: E402
-from keras_dae import callbacks, data, figures, training  # noqa: E402
-from tests.idx_fixtures import write_mnist_dir  # noqa: E402
+from keras_dae import __main__ as cli
+from keras_dae import callbacks, data, figures, flags, training
+from tests.idx_fixtures import write_mnist_dir
 
 KILLED = 137
 

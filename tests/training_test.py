@@ -13,7 +13,7 @@ from absl.testing import parameterized
 
 import keras_dae
 from keras_dae import training
-from keras_dae.config import TrainConfig
+from keras_dae.core.config import TrainConfig
 from tests.idx_fixtures import write_mnist_dir
 
 

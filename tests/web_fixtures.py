@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from export import layout
+from keras_dae.export import layout
 from tests.export_fixtures import publish_test_version, train_tiny_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

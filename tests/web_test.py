@@ -12,9 +12,9 @@ import numpy as np
 from absl.testing import absltest
 from ai_edge_litert.interpreter import Interpreter
 
-from export import layout, web
-from export.litert import LiteRTModel
-from keras_dae.data import preprocess
+from keras_dae.core.mnist import preprocess
+from keras_dae.export import layout, web
+from keras_dae.export.litert import LiteRTModel
 from tests.cli import CliAssertions, run_module
 from tests.web_fixtures import CHROMIUM, CHROMIUM_ARGS, start_server, tiny_export
 

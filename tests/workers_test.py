@@ -12,7 +12,7 @@ from tests.cli import ROOT
 # Two workers; worker DIES does FAULT, the other waits for the supervisor's SIGTERM.
 CHILD = """
 import os, signal, sys
-from export.serving import workers
+from keras_dae.export.serving import workers
 
 fault, dies = sys.argv[1], int(sys.argv[2])
 

@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 
-from export.serving.runtimes import Served
+from keras_dae.export.serving.served import Served
 
 
 def _key(item):

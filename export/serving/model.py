@@ -3,9 +3,9 @@
 
 from kserve import Model
 
-from export.serving import protocol
-from export.serving.batching import Batcher
-from export.serving.runtimes import Served
+from keras_dae.export.serving import protocol
+from keras_dae.export.serving.batching import Batcher
+from keras_dae.export.serving.served import Served
 
 VERSION_HEADER = "X-Model-Version"
 

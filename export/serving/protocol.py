@@ -8,6 +8,8 @@ import numpy as np
 import orjson
 from kserve.errors import InvalidInput
 
+from keras_dae.core.mnist import PIXELS
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -31,7 +33,7 @@ class Request:
 
 def signatures(latent_dim: int, input_max: float) -> dict[str, Signature]:
     """The export's three signatures (export/savedmodel.py): images in [0, input_max], codes."""
-    images = {"input_name": "images", "features": 784, "low": 0.0, "high": input_max}
+    images = {"input_name": "images", "features": PIXELS, "low": 0.0, "high": input_max}
     return {
         "serving_default": Signature("serving_default", **images),
         "encode": Signature("encode", **images),

@@ -2,7 +2,6 @@
 version), a request body limit, `{"error": ...}` bodies for every HTTP error, and client errors
 logged as one line instead of a traceback."""
 
-import contextlib
 import logging
 
 import orjson
@@ -10,9 +9,9 @@ from fastapi import FastAPI
 from kserve.errors import InvalidInput, ModelNotFound
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from timing_asgi import TimingMiddleware
 
-from export.serving.model import VERSION_HEADER, AutoencoderModel
+from keras_dae.export.serving import kserve_internals
+from keras_dae.export.serving.model import VERSION_HEADER, AutoencoderModel
 
 CLIENT_ERRORS = (InvalidInput, ModelNotFound)
 PREDICT_PATH = "/v1/models/{model_name}:predict"
@@ -111,22 +110,4 @@ def install(app: FastAPI, model: AutoencoderModel, max_body_bytes: int) -> None:
     app.add_exception_handler(BodyTooLarge, body_too_large)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     logging.getLogger("kserve").addFilter(OneLineClientErrors())
-    streamline(app)
-
-
-def streamline(app: FastAPI) -> None:
-    """At startup (KServe has added its routes and middleware by then): drops KServe's timing
-    middleware, which matches every route again to name a log line that is off and calls
-    getrusage twice per request (14% of a request's time in a profile), and tries the predict
-    route first (KServe registers 15 routes)."""
-    lifespan = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def streamlined(scope_app):
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
-        app.middleware_stack = None  # Built again, without it, at the first request.
-        app.router.routes.sort(key=lambda route: getattr(route, "path", "") != PREDICT_PATH)
-        async with lifespan(scope_app) as state:
-            yield state
-
-    app.router.lifespan_context = streamlined
+    kserve_internals.streamline(app, PREDICT_PATH)

@@ -1,44 +1,12 @@
-"""A loaded export version, whatever runs it: its number, its signatures and its model call."""
+"""The two runtimes a version is served on: `litert` (ai-edge-litert, the `[serve]` install) and
+`savedmodel` (TensorFlow, which only the `[train]` install has)."""
 
-import dataclasses
-import json
-import os
 from collections.abc import Callable
 
-import numpy as np
-
-from export import layout
-from export.errors import ExportError
-from export.serving import protocol
+from keras_dae.export.serving import litert_runtime
+from keras_dae.export.serving.served import Served, warm_up
 
 RUNTIMES = ("savedmodel", "litert")
-
-
-@dataclasses.dataclass(frozen=True)
-class Served:
-    """One version ready to answer: `call(signature_name, batch) -> outputs`."""
-
-    version: int
-    signatures: dict[str, protocol.Signature]
-    call: Callable[[str, np.ndarray], np.ndarray]
-
-
-def read_signatures(export_dir: str, version: int) -> dict[str, protocol.Signature]:
-    """The signatures of `version`, sized and bounded by its model.json."""
-    path = os.path.join(layout.version_dir(export_dir, version), layout.MODEL_INFO)
-    try:
-        with open(path) as f:
-            info = json.load(f)
-        return protocol.signatures(int(info["latent_dim"]), float(info["input_max"]))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ExportError(f"{path}: no readable model settings ({type(e).__name__})") from None
-
-
-def warm_up(served: Served) -> Served:
-    """Calls every signature once, so that the first request does not pay for it."""
-    for signature in served.signatures.values():
-        served.call(signature.name, np.zeros((1, signature.features), np.float32))
-    return served
 
 
 def loader(
@@ -46,11 +14,10 @@ def loader(
 ) -> Callable[[str, int], Served]:
     """`load(export_dir, version) -> Served` of `runtime`, warmed up; `threads` (intra-op,
     inter-op) sizes TensorFlow's thread pools for the SavedModel."""
-    if runtime == "savedmodel":  # TensorFlow is imported for this runtime only.
-        from export.serving import savedmodel_runtime  # noqa: PLC0415 (TensorFlow only for this runtime)
+    if runtime == "savedmodel":
+        # TensorFlow is an optional dependency here: the [serve] install has none.
+        from keras_dae.export.serving import savedmodel_runtime  # noqa: PLC0415 (optional TensorFlow)
 
         savedmodel_runtime.set_threads(*threads)
         return lambda export_dir, version: warm_up(savedmodel_runtime.load(export_dir, version))
-    from export.serving import litert_runtime  # noqa: PLC0415 (the runtime asked for, only)
-
     return lambda export_dir, version: warm_up(litert_runtime.load(export_dir, version, variant))

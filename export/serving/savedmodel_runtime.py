@@ -2,9 +2,9 @@
 
 import tensorflow as tf
 
-from export import layout
-from export.errors import ExportError
-from export.serving import runtimes
+from keras_dae.core.errors import ExportError
+from keras_dae.export import layout
+from keras_dae.export.serving.served import Served, read_signatures
 
 
 def _signature_call(function):
@@ -20,9 +20,9 @@ def set_threads(intra_op: int, inter_op: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(inter_op)
 
 
-def load(export_dir: str, version: int) -> runtimes.Served:
+def load(export_dir: str, version: int) -> Served:
     path = layout.saved_model_dir(export_dir, version)
-    signatures = runtimes.read_signatures(export_dir, version)
+    signatures = read_signatures(export_dir, version)
     try:
         loaded = tf.saved_model.load(path)
     except (OSError, ValueError, tf.errors.OpError) as e:
@@ -31,4 +31,4 @@ def load(export_dir: str, version: int) -> runtimes.Served:
     if missing:
         raise ExportError(f"{path}: no signature(s) {', '.join(sorted(missing))}")
     calls = {name: _signature_call(loaded.signatures[name]) for name in signatures}
-    return runtimes.Served(version, signatures, lambda name, x: calls[name](x))
+    return Served(version, signatures, lambda name, x: calls[name](x))

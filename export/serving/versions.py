@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from absl import logging
 
-from export import layout, manifest
-from export.errors import ExportError
-from export.serving.runtimes import Served
+from keras_dae.core.errors import ExportError
+from keras_dae.export import layout, manifest
+from keras_dae.export.serving.served import Served
 
 
 def settle() -> None:

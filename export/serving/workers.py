@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from absl import logging
 
-from export.errors import ExportError
+from keras_dae.core.errors import ExportError
 
 BACKLOG = 2048  # uvicorn's.
 

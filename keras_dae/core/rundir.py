@@ -11,17 +11,13 @@ import tempfile
 
 from absl import logging
 
-from keras_dae import durable, locking
-from keras_dae.config import ConfigError, TrainConfig
+from keras_dae.core import durable, locking
+from keras_dae.core.config import TrainConfig
+from keras_dae.core.errors import ConfigError, RunError
 
 HISTORY = "history.json"
 MODEL = "model.keras"
 EVALUATION = "evaluation.json"  # Written by keras_dae.evaluate, last of its outputs.
-
-
-class RunError(RuntimeError):
-    """A run that cannot start or go on, or a run folder that cannot be read; the message says
-    why and what to do."""
 
 
 def read_history(workdir: str) -> dict | None:
@@ -100,20 +96,6 @@ def training_config(workdir: str) -> TrainConfig:
         return TrainConfig.from_dict(saved["config"])
     except ConfigError as e:
         raise RunError(f"{os.path.join(workdir, HISTORY)}: {e}") from None
-
-
-def load_autoencoder(path: str):
-    """The trained autoencoder in `path` (a model.keras), or a one-line RunError."""
-    import keras  # noqa: PLC0415 (rundir is read by TensorFlow-free commands)
-
-    from keras_dae import noise, optimizer  # noqa: F401, PLC0415 (registers the custom objects; imports TensorFlow)
-
-    if not os.path.isfile(path):
-        raise RunError(f"{path}: no such model file")
-    try:
-        return keras.saving.load_model(path)
-    except Exception as e:  # Keras raises many kinds for a file that is not a model.
-        raise RunError(f"{path}: not a loadable Keras model ({type(e).__name__})") from None
 
 
 def finished_run(workdir: str) -> tuple[TrainConfig, list]:

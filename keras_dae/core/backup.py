@@ -9,8 +9,8 @@ import zipfile
 
 import numpy as np
 
-from keras_dae import durable
-from keras_dae.rundir import RunError
+from keras_dae.core import durable
+from keras_dae.core.errors import RunError
 
 FORMAT = 1
 _KEYS = {"format", "epoch", "names", "sha256"}

@@ -4,7 +4,7 @@ decoder, and the C array that firmware compiles in."""
 import numpy as np
 import tensorflow as tf
 
-from export import layout
+from keras_dae.export import layout
 
 VARIANTS = layout.VARIANTS
 INT8_VARIANTS = ("int8", "int8_io")

@@ -10,14 +10,15 @@ import keras
 import numpy as np
 from absl import logging
 
-from export import layout, model_card, parity, publish, savedmodel, tflite
-from export.config import ExportConfig
-from export.errors import ExportError
-from export.litert import LiteRTModel
-from export.micro import run_micro
-from keras_dae import corruption, data, durable, locking, rundir
-from keras_dae.config import TrainConfig
-from keras_dae.model import reconstructor
+from keras_dae import data, model
+from keras_dae.core import corruption, durable, locking, mnist, rundir
+from keras_dae.core.config import TrainConfig
+from keras_dae.core.errors import ExportError
+from keras_dae.export import layout, model_card, parity, publish
+from keras_dae.export.config import ExportConfig
+from keras_dae.export.convert import savedmodel, tflite
+from keras_dae.export.convert.micro import run_micro
+from keras_dae.export.litert import LiteRTModel
 
 MICRO_IMAGES = 100  # Test images run through TFLM (one invoke each: slow).
 SAMPLE_IMAGES = 100  # Test digits published in samples.json.
@@ -29,7 +30,7 @@ def export_model(config: ExportConfig) -> dict:
     ExportError, having published nothing, when a TFLite model fails its parity check."""
     with locking.exclusive(config.export_dir, "export"):
         publish.clear_leftovers(config.export_dir)
-        autoencoder = rundir.load_autoencoder(config.model)
+        autoencoder = model.load_autoencoder(config.model)
         train_config = training_config(config)
         images = data.load(train_config)
         reference = keras_reference(autoencoder, images.x_test)
@@ -75,7 +76,7 @@ def keras_reference(autoencoder: keras.Model, x_test: np.ndarray) -> dict:
     """The Keras outputs every TFLite model is held to: codes and reconstructions (noise and
     dropout off), and the reconstructions' test CE."""
     codes = autoencoder.get_layer("encoder").predict(x_test, PREDICT_BATCH, verbose=0)
-    reconstructions = reconstructor(autoencoder).predict(x_test, PREDICT_BATCH, verbose=0)
+    reconstructions = model.reconstructor(autoencoder).predict(x_test, PREDICT_BATCH, verbose=0)
     return {
         "codes": codes,
         "reconstructions": reconstructions,
@@ -272,11 +273,11 @@ def write_model_card(
 def write_samples(record: str, train_config: TrainConfig) -> None:
     """samples.json: the first test digits as raw pixels (0..255, not binarized), with labels."""
     split = (
-        data.load_idx_split(train_config.data_dir, "test")
+        mnist.load_idx_split(train_config.data_dir, "test")
         if train_config.data_dir
         else data.load_tfds_split(train_config.dataset, "test")
     )
-    images = split.images[:SAMPLE_IMAGES].reshape(-1, data.PIXELS)
+    images = split.images[:SAMPLE_IMAGES].reshape(-1, mnist.PIXELS)
     samples = {
         "images": images.astype(int).tolist(),
         "labels": split.labels[:SAMPLE_IMAGES].astype(int).tolist(),

@@ -3,6 +3,8 @@
 import dataclasses
 import os
 
+from keras_dae.core.errors import ConfigError
+
 NOISE_KINDS = ("dropout", "mask", "gaussian")
 LOSSES = ("ce", "mse")
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -10,10 +12,6 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 NOT_IDENTITY = frozenset(
     {"output_dir", "data_dir", "print_every", "tensorboard", "overwrite", "strategy"}
 )
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be trained with."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,7 @@
 import keras
 import tensorflow as tf
 
-from keras_dae.data import PIXELS
+from keras_dae.core.mnist import PIXELS
 
 
 def write_saved_model(autoencoder: keras.Model, path: str) -> None:

@@ -5,11 +5,9 @@ import contextlib
 import fcntl
 import os
 
+from keras_dae.core.errors import FolderLocked
+
 LOCK_FILE = ".lock"
-
-
-class FolderLocked(RuntimeError):
-    """Another process holds the folder; the message names the folder and its pid."""
 
 
 @contextlib.contextmanager

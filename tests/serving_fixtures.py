@@ -1,0 +1,99 @@
+"""A server under test: `python -m export.serve` (or an installed command) as a subprocess on a
+free port, and the HTTP requests the tests send it."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from tests.cli import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m export.serve` (or `command`, run in `cwd`) in a subprocess on a free port, its
+    log in a file."""
+
+    def __init__(
+        self,
+        export_dir: str,
+        log_path: str,
+        *flags: str,
+        workers: int = 1,
+        command: tuple[str, ...] = (sys.executable, "-m", "export.serve"),
+        cwd: str = ROOT,
+    ):
+        self.port = free_port()
+        self.workers = workers
+        self.log_path = log_path
+        with open(log_path, "w") as log:  # The child keeps its own copy of the descriptor.
+            self.process = subprocess.Popen(
+                [
+                    *command,
+                    f"--export_dir={export_dir}",
+                    f"--port={self.port}",
+                    "--poll_seconds=0.2",
+                    f"--workers={workers}",
+                    *flags,
+                ],
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.url = f"http://127.0.0.1:{self.port}/v1/models/dae"
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_text()[-2000:]}")
+            try:
+                if request(self.url, method="GET")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("server not ready in time")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(60)
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes of the server."""
+        pid = self.process.pid
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+
+    def log_text(self) -> str:
+        with open(self.log_path) as f:
+            return f.read()
+
+
+def request(url: str, body=None, method: str = "POST", content_type: str | None = None):
+    """(status, headers, body text) of one HTTP request; `body` is JSON-encoded unless bytes."""
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if content_type:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+def predict(server: Server, body, content_type: str | None = "application/json"):
+    status, headers, text = request(server.url + ":predict", body, content_type=content_type)
+    if status != 200:
+        raise AssertionError(f"{status}: {text}")
+    return headers, json.loads(text)
