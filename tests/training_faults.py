@@ -1,5 +1,5 @@
 """Fault injection for training, run as a script by tests/training_faults_test.py:
-    python -m tests.training_faults WORKDIR   (from the repository root)
+    PYTHONPATH=. python tests/training_faults.py WORKDIR   (a script: its errors read keras_dae:)
 
 TensorFlow is imported once; every run is a child forked before TensorFlow executes anything
 (about 2 s each instead of 7). A child dies (os._exit) or fails (ENOSPC) at the n-th rename, or

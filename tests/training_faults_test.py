@@ -33,8 +33,8 @@ class TrainingFaultsTest(absltest.TestCase):
         super().setUpClass()
         cls.root = tempfile.mkdtemp(prefix="training_faults-")
         run = subprocess.run(
-            [sys.executable, "-m", "tests.training_faults", cls.root],
-            cwd=os.path.dirname(HERE),
+            [sys.executable, os.path.join(HERE, "training_faults.py"), cls.root],
+            env={**os.environ, "PYTHONPATH": os.path.dirname(HERE)},
             capture_output=True,
             text=True,
             timeout=1200,
