@@ -49,6 +49,11 @@ def served_folders(export_dir: str) -> dict[str, str]:
     for name in (layout.MODEL_INFO, layout.SAMPLES, os.path.join("tflite", "float32.tflite")):
         if not os.path.isfile(os.path.join(record, name)):
             raise ExportError(f"{record}: no {name} (re-export with this version of the code)")
+    if not os.path.isfile(os.path.join(WEB_DIR, "index.html")):
+        raise ExportError(
+            f"{WEB_DIR}: no browser page here: it is served from a keras-dae checkout (web/ "
+            "and `npm ci`), not from the pip package"
+        )
     if not os.path.isfile(os.path.join(LIB_DIR, "core", "package.json")):
         raise ExportError(f"{LIB_DIR}/core: LiteRT.js is not installed (run `npm ci`)")
     return {"": WEB_DIR, "lib": LIB_DIR, "export": record}
@@ -139,12 +144,7 @@ def main(argv):
         server.server_close()
 
 
-def run():
-    """The `keras-dae-web` command."""
+if __name__ == "__main__":
     flags.define_web_flags()
     adopt_module_key_flags(flags)
     app.run(main, flags_parser=flags.parse_or_exit)
-
-
-if __name__ == "__main__":
-    run()
