@@ -5,7 +5,7 @@ import dataclasses
 import os
 import sys
 
-from absl import flags
+from absl import app, flags
 
 from keras_dae.core.config import LOSSES, NOISE_KINDS, STRATEGIES, TrainConfig
 from keras_dae.core.errors import ConfigError
@@ -145,6 +145,20 @@ def program_name(argv: list[str]) -> str:
     if spec is not None and spec.name:
         return spec.name.removesuffix(".__main__")
     return os.path.basename(argv[0])
+
+
+def run_command(main, define_flags, doc: str) -> None:
+    """absl's `app.run` of one command, alike as `python -m MODULE` and as its console script:
+    --help shows `doc` and the command's flags, which absl looks up by sys.argv[0] (a console
+    script's wrapper has no docstring, and its flags are not defined by it)."""
+    before = set(FLAGS)
+    define_flags()
+    for name in sorted(set(FLAGS) - before):
+        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
+    main_module = sys.modules["__main__"]
+    if not main_module.__doc__:
+        main_module.__doc__ = doc
+    app.run(main, flags_parser=parse_or_exit)
 
 
 def parse_or_exit(argv: list[str]) -> list[str]:

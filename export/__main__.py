@@ -7,9 +7,6 @@ python -m export verify exports/dae      # every version exactly against its man
 
 import sys
 
-from absl import app
-from absl.flags import adopt_module_key_flags
-
 from keras_dae import flags
 from keras_dae.core.errors import ExportError, one_line_errors
 from keras_dae.export import parity, verify
@@ -47,7 +44,7 @@ def main(argv):
     with one_line_errors(prog):
         if argv[1:2] == ["verify"]:
             if len(argv) != 3:
-                raise ExportError("usage: python -m export verify EXPORT_DIR")
+                raise ExportError(f"usage: {prog} verify EXPORT_DIR")
             return verify_folder(argv[2])
         if len(argv) > 1:
             raise ExportError(f"unexpected argument(s) {' '.join(argv[1:])!r}")
@@ -63,9 +60,7 @@ def main(argv):
 
 def run():
     """The `keras-dae-export` command."""
-    flags.define_export_flags()
-    adopt_module_key_flags(flags)
-    app.run(main, flags_parser=flags.parse_or_exit)
+    flags.run_command(main, flags.define_export_flags, __doc__)
 
 
 if __name__ == "__main__":

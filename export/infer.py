@@ -1,7 +1,9 @@
 """Edge inference: denoise images with an exported .tflite under LiteRT alone (no TensorFlow).
 
-    python -m export.infer --model exports/dae/versions/1/tflite/int8.tflite \
+    python -m export.infer --model exports/dae/versions/1/tflite/int8.tflite
         --input a.png [b.png ...] --output_dir out/ [--corrupt] [--invert]
+
+(keras-dae-infer where keras-dae is installed).
 
 Writes <name>.png (the 28x28 reconstruction) per input (inputs sharing a name get -2, -3, ...)
 and sheet.png (input, noised input, reconstruction; one row each)."""
@@ -12,8 +14,7 @@ import tempfile
 import warnings
 
 import numpy as np
-from absl import app, logging
-from absl.flags import adopt_module_key_flags
+from absl import logging
 from PIL import Image, UnidentifiedImageError
 
 from keras_dae import flags
@@ -219,9 +220,7 @@ def main(argv):
 
 def run():
     """The `keras-dae-infer` command."""
-    flags.define_infer_flags()
-    adopt_module_key_flags(flags)
-    app.run(main, flags_parser=flags.parse_or_exit)
+    flags.run_command(main, flags.define_infer_flags, __doc__)
 
 
 if __name__ == "__main__":

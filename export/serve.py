@@ -10,9 +10,6 @@ import logging
 import socket
 import sys
 
-from absl import app
-from absl.flags import adopt_module_key_flags
-
 from keras_dae import flags
 from keras_dae.core.errors import ExportError, one_line_errors
 
@@ -79,9 +76,7 @@ def main(argv):
 
 def run():
     """The `keras-dae-serve` command."""
-    flags.define_serve_flags()
-    adopt_module_key_flags(flags)
-    app.run(main, flags_parser=flags.parse_or_exit)
+    flags.run_command(main, flags.define_serve_flags, __doc__)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,6 @@ from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from absl import app
-from absl.flags import adopt_module_key_flags
-
 from keras_dae import flags
 from keras_dae.core.errors import ExportError, one_line_errors
 from keras_dae.export import layout
@@ -145,6 +142,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags.define_web_flags()
-    adopt_module_key_flags(flags)
-    app.run(main, flags_parser=flags.parse_or_exit)
+    flags.run_command(main, flags.define_web_flags, __doc__)

@@ -5,9 +5,6 @@ Defaults are the original's: DAE (dropout noise 0.5), binarized input, cross-ent
 
 import sys
 
-from absl import app
-from absl.flags import adopt_module_key_flags
-
 from keras_dae import flags
 from keras_dae.core import backup, rundir
 from keras_dae.core.config import TrainConfig
@@ -44,9 +41,7 @@ def main(argv):
 
 def run():
     """The `keras-dae` command."""
-    flags.define_train_flags()
-    adopt_module_key_flags(flags)  # --help lists them.
-    app.run(main, flags_parser=flags.parse_or_exit)
+    flags.run_command(main, flags.define_train_flags, __doc__)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ from typing import NamedTuple
 
 import keras
 import numpy as np
-from absl import app
-from absl.flags import adopt_module_key_flags
 
 from keras_dae import data, evaluation_figures, evaluation_report, flags, metrics, model
 from keras_dae.core import corruption, durable, locking, mnist, rundir
@@ -243,9 +241,7 @@ def main(argv):
 
 def run():
     """The `keras-dae-evaluate` command."""
-    flags.define_evaluate_flags()
-    adopt_module_key_flags(flags)
-    app.run(main, flags_parser=flags.parse_or_exit)
+    flags.run_command(main, flags.define_evaluate_flags, __doc__)
 
 
 if __name__ == "__main__":

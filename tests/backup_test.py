@@ -1,4 +1,5 @@
-"""Tests of keras_dae.backup: one file, restored exactly, and refused with one line when damaged."""
+"""Tests of keras_dae.core.backup: one file, restored exactly, and refused with one line when
+damaged."""
 
 import os
 

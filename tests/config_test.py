@@ -1,4 +1,4 @@
-"""Tests of keras_dae.config: the original's defaults and one clear error per bad value."""
+"""Tests of keras_dae.core.config: the original's defaults and one clear error per bad value."""
 
 from absl.testing import absltest, parameterized
 

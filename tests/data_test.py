@@ -1,4 +1,5 @@
-"""Tests of keras_dae.data: IDX reading, TFDS loading (mocked), preprocessing, tf.data batches."""
+"""Tests of keras_dae.core.mnist and keras_dae.data: IDX reading, TFDS loading (mocked),
+preprocessing, tf.data batches."""
 
 import gzip
 import os

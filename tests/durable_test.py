@@ -1,4 +1,4 @@
-"""Tests of keras_dae.durable: a failed write leaves the old file and no temporary behind."""
+"""Tests of keras_dae.core.durable: a failed write leaves the old file and no temporary behind."""
 
 import errno
 import json

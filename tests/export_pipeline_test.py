@@ -1,5 +1,5 @@
-"""Tests of export.pipeline (with savedmodel, tflite, parity, publish, manifest): a small trained
-model is exported once; the layout, signatures, dynamic batch, parity of every TFLite model,
+"""Tests of export.convert.pipeline (with savedmodel, tflite, parity, publish, manifest): a small
+trained model is exported once; the layout, signatures, dynamic batch, parity of every TFLite model,
 model.json and samples.json, calibration, versions, refusal, leftovers and the lock are checked."""
 
 import dataclasses

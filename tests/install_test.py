@@ -2,6 +2,7 @@
 environments by deploy/install, the serving image's own install step (read from deploy/Dockerfile),
 then the image's command and the base install's commands run there, without TensorFlow."""
 
+import fnmatch
 import json
 import os
 import re
@@ -29,30 +30,53 @@ INSTALL_TIMEOUT = 900
 
 
 def dockerfile_install() -> tuple[str, str, list[str]]:
-    """(install script, extra, the image's command line) of deploy/Dockerfile: its one RUN line
-    that calls deploy/install, and ENTRYPOINT + CMD."""
+    """(the build context's path inside the image, the extra, the image's command line) of
+    deploy/Dockerfile: its one RUN line that calls deploy/install, and ENTRYPOINT + CMD."""
     with open(DOCKERFILE) as f:
         text = f.read()
-    (run,) = re.findall(r"^RUN sh (\S+/deploy/install) (\S+) (\S*)", text, re.M)
+    ((context, extra),) = re.findall(
+        r"^RUN (?:--mount=\S+ )?sh (\S+)/deploy/install \1 (\S*)$", text, re.M
+    )
     entrypoint = json.loads(re.search(r"^ENTRYPOINT (.*)$", text, re.M)[1])
     cmd = json.loads(re.search(r"^CMD (.*)$", text, re.M)[1])
-    return "deploy/install", run[2], entrypoint + cmd
+    return context, extra, entrypoint + cmd
 
 
-def fresh_environment(folder: str, extra: str) -> str:
-    """A new virtual environment in `folder` with keras-dae[extra] installed by deploy/install
-    from this checkout; returns its bin/ folder."""
+def docker_context(folder: str) -> str:
+    """A copy of the checkout as `docker build .` sends it: less what .dockerignore names (its
+    patterns here: names at the top level, `**/name` at any depth, a trailing `*`)."""
+    with open(os.path.join(ROOT, ".dockerignore")) as f:
+        patterns = [p.strip() for p in f if p.strip() and not p.startswith("#")]
+
+    def ignored(relative: str) -> bool:
+        parts = relative.split(os.sep)
+        return any(
+            fnmatch.fnmatch(parts[-1], p[3:])
+            if p.startswith("**/")
+            else fnmatch.fnmatch(relative, p)
+            for p in patterns
+        )
+
+    shutil.copytree(ROOT, folder, ignore=lambda d, names: [
+        n for n in names if ignored(os.path.relpath(os.path.join(d, n), ROOT))
+    ])  # fmt: skip
+    return folder
+
+
+def fresh_environment(folder: str, source: str, extra: str, editable: bool = False) -> str:
+    """A new virtual environment in `folder` with keras-dae[extra] installed from `source` by
+    deploy/install (or, `editable`, by `pip install -e`); returns its bin/ folder."""
     subprocess.run([sys.executable, "-m", "venv", folder], check=True, timeout=120)
     bin_dir = os.path.join(folder, "bin")
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     env.pop("PYTHONPATH", None)
+    command = (
+        ["python", "-m", "pip", "install", "-q", "-c", f"{source}/requirements.txt", "-e", source]
+        if editable
+        else ["sh", os.path.join(source, "deploy", "install"), source, extra]
+    )
     install = subprocess.run(
-        ["sh", os.path.join(ROOT, "deploy", "install"), ROOT, extra],
-        env=env,
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT,
+        command, env=env, cwd=folder, capture_output=True, text=True, timeout=INSTALL_TIMEOUT
     )
     assert install.returncode == 0, install.stderr[-3000:]
     return bin_dir
@@ -101,9 +125,12 @@ class InstallTest(absltest.TestCase):
         self.assertNotEqual(site, sysconfig.get_path("purelib"))
 
     def test_serve_install_runs_the_image_command(self):
-        script, extra, command = dockerfile_install()
-        self.assertEqual((script, extra), ("deploy/install", "serve"))
-        bin_dir = fresh_environment(os.path.join(self.tmp, "venv-serve"), extra)
+        context, extra, command = dockerfile_install()
+        self.assertEqual(extra, "serve")
+        # The Dockerfile's own RUN line, the context where the image mounts it.
+        source = docker_context(os.path.join(self.tmp, context.strip("/").replace("/", "-")))
+        self.assertFalse(os.path.exists(os.path.join(source, ".git")))
+        bin_dir = fresh_environment(os.path.join(self.tmp, "venv-serve"), source, extra)
         self.assert_no_tensorflow(bin_dir)
         self.assert_no_clobbering(bin_dir)
         # The image's ENTRYPOINT and CMD, /mnt/models being this export; a free port instead.
@@ -132,7 +159,7 @@ class InstallTest(absltest.TestCase):
         np.testing.assert_array_equal(served, litert.run(self.x))
 
     def test_base_install_infers_and_verifies(self):
-        bin_dir = fresh_environment(os.path.join(self.tmp, "venv-base"), "")
+        bin_dir = fresh_environment(os.path.join(self.tmp, "venv-base"), ROOT, "")
         self.assert_no_tensorflow(bin_dir)
         self.assert_no_clobbering(bin_dir)
         digit = os.path.join(self.work, "digit.png")
@@ -151,7 +178,7 @@ class InstallTest(absltest.TestCase):
         )
         self.assertEqual(verify.returncode, 0, verify.stderr[-2000:])
         self.assertIn("every file matches its manifest.json", verify.stdout)
-        serve = run_in(bin_dir, "python", "-m", "keras_dae.export.serve", "--help", cwd=self.work)
+        serve = run_in(bin_dir, "keras-dae-serve", f"--export_dir={self.export_dir}", cwd=self.work)
         # [serve] is not installed: one line saying which install the command needs.
         self.assertEqual(serve.returncode, 1)
         self.assertNotIn("Traceback", serve.stderr)

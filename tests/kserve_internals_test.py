@@ -12,7 +12,7 @@ from keras_dae.export.serving import kserve_internals
 class KServeInternalsTest(absltest.TestCase):
     def test_installed_version_is_the_checked_one(self):
         self.assertEqual(
-            {"kserve": importlib.metadata.version("kserve")},
+            {name: importlib.metadata.version(name) for name in kserve_internals.CHECKED_VERSIONS},
             kserve_internals.CHECKED_VERSIONS,
             "kserve changed: recheck every use in export/serving/kserve_internals.py (the "
             "module-global app, RESTServer built by hand, the timing middleware and route order) "

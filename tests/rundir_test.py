@@ -1,5 +1,5 @@
-"""Tests of keras_dae.rundir and keras_dae.locking: one run per folder, another configuration
-refused, the completion fact, leftovers removed, and one writer at a time."""
+"""Tests of keras_dae.core.rundir and keras_dae.core.locking: one run per folder, another
+configuration refused, the completion fact, leftovers removed, and one writer at a time."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-// The training corruptions, as keras_dae/corruption.py defines them (the page applies the
+// The training corruptions, as keras_dae/core/corruption.py defines them (the page applies the
 // model's own kind and rate from model.json):
 // - dropout: zero each pixel with probability rate, scale the survivors by 1 / (1 - rate)
 // - mask: zero each pixel with probability rate, survivors unscaled

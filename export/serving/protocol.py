@@ -32,7 +32,8 @@ class Request:
 
 
 def signatures(latent_dim: int, input_max: float) -> dict[str, Signature]:
-    """The export's three signatures (export/savedmodel.py): images in [0, input_max], codes."""
+    """The export's three signatures (export/convert/savedmodel.py): images in [0, input_max],
+    codes."""
     images = {"input_name": "images", "features": PIXELS, "low": 0.0, "high": input_max}
     return {
         "serving_default": Signature("serving_default", **images),

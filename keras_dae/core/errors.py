@@ -49,13 +49,12 @@ EXTRAS = {
 }
 
 
-def missing_extra(prog: str, error: ModuleNotFoundError) -> str:
-    """The line for a module that only an extra installs (`error` re-raised for any other)."""
+def missing_extra(error: ModuleNotFoundError) -> str:
+    """What to install for a module that only an extra brings (`error` re-raised for another)."""
     top = (error.name or "").split(".")[0]
     if top not in EXTRAS:
         raise error
-    extra = EXTRAS[top]
-    return f"{prog}: error: {top} is not installed: this needs pip install 'keras-dae[{extra}]'"
+    return f"{top} is not installed: this needs pip install 'keras-dae[{EXTRAS[top]}]'"
 
 
 @contextlib.contextmanager
@@ -69,4 +68,4 @@ def one_line_errors(prog: str):
     except OSError as e:
         sys.exit(f"{prog}: error: {describe(e)}")
     except ModuleNotFoundError as e:
-        sys.exit(missing_extra(prog, e))
+        sys.exit(f"{prog}: error: {missing_extra(e)}")
