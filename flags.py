@@ -147,20 +147,62 @@ def program_name(argv: list[str]) -> str:
     return os.path.basename(argv[0])
 
 
+BOOLEAN_WORDS = {"true": True, "false": False}  # The original's README writes `-n True`.
+
+
+def join_boolean_values(
+    argv: list[str], flag_values: flags.FlagValues = FLAGS
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """argv with each boolean flag followed by a separate True or False (argparse's spelling, any
+    case) joined into absl's (`-n False` -> `--noadd_noise`), and the (given, absl) pairs.
+    absl alone reads `-n False` as `-n` and a stray word: True, the opposite of what was meant."""
+    out, joined, i = [], [], 0
+    while i < len(argv):
+        token, value = argv[i], argv[i + 1].lower() if i + 1 < len(argv) else None
+        name = token.lstrip("-")
+        if token == "--":
+            out += argv[i:]
+            break
+        if (
+            token.startswith("-")
+            and "=" not in token
+            and name in flag_values
+            and isinstance(flag_values[name], flags.BooleanFlag)
+            and value in BOOLEAN_WORDS
+        ):
+            long = flag_values[name].name
+            spelled = f"--{'' if BOOLEAN_WORDS[value] else 'no'}{long}"
+            out.append(spelled)
+            joined.append((f"{token} {argv[i + 1]}", spelled))
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out, joined
+
+
 def parse_or_exit(argv: list[str]) -> list[str]:
-    """Parses argv into FLAGS; a bad flag exits with one line (an absl `flags_parser`)."""
+    """Parses argv into FLAGS (an absl `flags_parser`), a separate True/False joined to its
+    boolean flag with one line saying absl's spelling; a bad flag exits with one line."""
+    prog = program_name(argv)
+    argv, joined = join_boolean_values(argv)
     try:
-        return FLAGS(argv)
+        rest = FLAGS(argv)
     except flags.Error as e:
-        sys.exit(f"{program_name(argv)}: error: {e} (see --help)")
+        sys.exit(f"{prog}: error: {e} (see --help)")
+    if joined:
+        given, spelled = (" ".join(part) for part in zip(*joined))
+        print(f"{prog}: read {given} as {spelled} (absl's spelling)", file=sys.stderr)
+    return rest
 
 
 def train_config_from_flags(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> TrainConfig:
-    """The validated TrainConfig the parsed flags describe; raises ConfigError on a bad value."""
+    """The validated TrainConfig the parsed flags describe; raises ConfigError on a bad value or
+    a stray argument (named)."""
     if len(argv) > 1:
         raise ConfigError(
-            f"unexpected argument(s) {' '.join(argv[1:])!r}: booleans are set as "
-            "--add_noise=false or --noadd_noise, not with a separate value"
+            f"unexpected argument(s) {' '.join(argv[1:])!r}: every value follows its flag "
+            "(-z 10 or --latent_dim=10; see --help)"
         )
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     return TrainConfig(**{name: flag_values[name].value for name in names})
