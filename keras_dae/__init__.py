@@ -28,9 +28,10 @@ _TRAINING = {
 
 
 def __getattr__(name: str):
-    """`train`, `main` and `TrainResult`: keras_dae.training is imported on first use (PEP 562)."""
+    """`train`, `main` and `TrainResult`: keras_dae.training is imported on first use (PEP 562),
+    in a notebook without TensorFlow's start-up lines in the cell."""
     if name in _TRAINING:
-        return getattr(importlib.import_module("keras_dae.training"), name)
+        return getattr(importlib.import_module("keras_dae.notebook").import_training(), name)
     raise AttributeError(f"module 'keras_dae' has no attribute {name!r}")
 
 
