@@ -545,7 +545,16 @@ def define_evaluate_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_string(
         "compare",
         None,
-        "Another finished run folder (e.g. the AE) measured the same way and shown beside --run.",
+        "Another finished run folder (e.g. the AE) measured the same way and shown beside "
+        "--run; refused when its test set differs (source, count, binarization, held-out "
+        "digits).",
+        **define,
+    )
+    flags.DEFINE_boolean(
+        "allow_different_test_sets",
+        False,
+        "Compare runs measured on different test sets: every table row and curve then names "
+        "its own test set, and each run's own corrupted-input baseline is shown.",
         **define,
     )
     flags.DEFINE_string(
