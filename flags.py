@@ -310,7 +310,7 @@ def define_infer_flags(flag_values: flags.FlagValues = FLAGS):
         False,
         "Apply the model's own training noise first (from model.json of its "
         "export version; dropout 0.5 when there is none), to demonstrate "
-        "denoising.",
+        "denoising (refused for a plain AE, trained without noise).",
         **define,
     )
     flags.DEFINE_boolean("invert", False, "Invert images: dark digits on light paper.", **define)
@@ -576,4 +576,17 @@ def define_evaluate_flags(flag_values: flags.FlagValues = FLAGS):
         "Epochs of each linear-probe fit (softmax regression, one per seed).",
         lower_bound=1,
         **define,
+    )
+
+
+def define_notebook_screenshot_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of notebooks/screenshot.py."""
+    define = {"flag_values": flag_values}
+    flags.DEFINE_string(
+        "data_dir", None, "Folder with the four MNIST IDX files.", required=True, **define
+    )
+    flags.DEFINE_integer("epochs", 10, "EPOCHS of the notebook's run.", lower_bound=1, **define)
+    flags.DEFINE_string("output", "docs/notebook.png", "The screenshot (PNG).", **define)
+    flags.DEFINE_integer(
+        "height", 2200, "Pixels of the page shot, from its top.", lower_bound=100, **define
     )

@@ -30,7 +30,9 @@ class StepLosses:
 
     def record(self, model: keras.Model) -> None:
         """Makes `model`'s train step (the documented override point) also write its running
-        loss at the step's place in the group; call before the first fit."""
+        loss at the step's place in the group, (optimizer step - 1) mod `group`: no group
+        crosses an epoch, whose steps are a multiple of it (training.steps_per_execution).
+        Call before the first fit."""
         train_step = model.train_step
 
         def recording_step(data):
@@ -52,8 +54,6 @@ class EveryNBatches(keras.callbacks.Callback):
 
     def __init__(self, every: int, steps: int, step_losses: StepLosses | None = None):
         super().__init__()
-        if every < 0:
-            raise ValueError(f"every must be >= 0, got {every}")
         self.every, self.steps, self.step_losses = every, steps, step_losses
         self.epoch, self.done = 0, 0
 

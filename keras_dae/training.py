@@ -107,25 +107,25 @@ def save_input_figures(outdir: str, config: TrainConfig, x_test, x_noisy) -> Non
 
 
 def progress(
-    config: TrainConfig, steps: int, autoencoder: keras.Model, notebook: bool
+    config: TrainConfig, steps: int, autoencoder: keras.Model, in_notebook: bool
 ) -> list[keras.callbacks.Callback]:
     """The progress callback: in a notebook Keras's bar, redrawn every `print_every` batches;
     else, when asked, a log line every `print_every` batches. Batches run `steps_per_execution`
     to a call, so the train step records each one's running loss (callbacks.StepLosses)."""
-    if not (notebook or config.print_every):
+    if not (in_notebook or config.print_every):
         return []
     group = autoencoder.steps_per_execution
     step_losses = callbacks.StepLosses(group) if group > 1 and config.print_every else None
     if step_losses is not None:
         step_losses.record(autoencoder)
-    kind = callbacks.NotebookProgress if notebook else callbacks.PrintEvery
+    kind = callbacks.NotebookProgress if in_notebook else callbacks.PrintEvery
     return [kind(config.print_every, steps, step_losses)]
 
 
-def fit_verbosity(config: TrainConfig, notebook: bool) -> int:
+def fit_verbosity(config: TrainConfig, in_notebook: bool) -> int:
     """Keras's own output: none in a notebook (NotebookProgress draws the bar), its bar on a
     terminal when no --print_every lines are asked for, else a line per epoch."""
-    if notebook:
+    if in_notebook:
         return 0
     return 1 if sys.stdout.isatty() and not config.print_every else 2
 
@@ -173,7 +173,7 @@ def restore_backup(run: rundir.Run, autoencoder: keras.Model) -> int:
 
 
 def save_final_outputs(
-    outdir: str, config: TrainConfig, autoencoder, epochs: list, x_test, y_test
+    outdir: str, config: TrainConfig, autoencoder, reconstructor, epochs: list, x_test, y_test
 ) -> None:
     """model.keras (Keras's own layers: loadable without keras-dae), the loss curves, the latent
     space, for z = 2 the decoder's manifold, and for a DAE the last reconstruction of the clean
@@ -181,7 +181,7 @@ def save_final_outputs(
     with durable.atomic_path(os.path.join(outdir, rundir.MODEL)) as tmp:
         model.portable(autoencoder).save(tmp)
     if config.add_noise:
-        clean = model.reconstructor(autoencoder).predict(x_test[:GRID_IMAGES], verbose=0)
+        clean = reconstructor.predict(x_test[:GRID_IMAGES], verbose=0)
         name = rundir.clean_reconstruction(config.run_name, epochs[-1]["epoch"])
         figures.save_image_grid(
             os.path.join(outdir, name), clean, f"{name[:-4]}: reconstruction of the clean truth"
@@ -265,7 +265,13 @@ def train_and_evaluate(config: TrainConfig) -> TrainResult:
         )
 
         save_final_outputs(
-            run.outdir, config, autoencoder, history.epochs, splits.x_test, splits.y_test
+            run.outdir,
+            config,
+            autoencoder,
+            reconstructor,
+            history.epochs,
+            splits.x_test,
+            splits.y_test,
         )
         rundir.complete(run, history.epochs)
     logging.info(
