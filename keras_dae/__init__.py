@@ -20,11 +20,7 @@ if not os.path.exists(os.path.join(__path__[0], "flags.py")) and os.path.isfile(
 ):
     __path__.append(_CHECKOUT)
 
-_TRAINING = {
-    "train": "keras_dae.training",
-    "main": "keras_dae.training",
-    "TrainResult": "keras_dae.training",
-}
+_TRAINING = ("train", "main", "TrainResult")  # From keras_dae.training.
 
 
 def __getattr__(name: str):
