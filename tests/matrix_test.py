@@ -107,9 +107,29 @@ class MatrixTest(CliAssertions, parameterized.TestCase):
         cls.runs = {name: paths(cls.tmp, name)[0] for name in ROWS}
         cls.exports = {name: paths(cls.tmp, name)[1] for name in ROWS}
         cls.evaluations = {name: rundir.read_evaluation(cls.runs[name]) for name in COMPARED}
+        # The evaluate command and the five servers start together: their start-ups overlap.
+        evaluate_command = ["-m", "keras_dae.evaluate", f"--run={cls.runs[ALONE]}"]
+        cls.evaluate_log = os.path.join(cls.tmp, "evaluate.log")
+        with open(cls.evaluate_log, "w") as f:
+            cls.evaluate_command = subprocess.Popen(
+                [sys.executable, *evaluate_command, "--probe_epochs=1"],
+                cwd=ROOT,
+                stdout=f,
+                stderr=f,
+            )
+        cls.servers = {
+            name: Server(
+                cls.exports[name], os.path.join(cls.tmp, f"{name}.log"), "--runtime=litert"
+            )
+            for name in ROWS
+        }
 
     @classmethod
     def tearDownClass(cls):
+        for process in [cls.evaluate_command] + [s.process for s in cls.servers.values()]:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         shutil.rmtree(cls.tmp, ignore_errors=True)
         super().tearDownClass()
 
@@ -157,21 +177,11 @@ class MatrixTest(CliAssertions, parameterized.TestCase):
         )
 
     def test_serve_one_request_each(self):
-        folder = self.create_tempdir().full_path
-        servers = {  # Started together: their start-ups overlap.
-            name: Server(
-                self.exports[name], os.path.join(folder, f"{name}.log"), "--runtime=litert"
-            )
-            for name in ROWS
-        }
-        try:
-            for name, server in servers.items():
-                server.wait_ready()
-                _, answer = predict(server, {"instances": [[0.0] * 784]})
-                self.assertEqual(np.asarray(answer["predictions"]).shape, (1, 784), name)
-        finally:
-            for name, server in servers.items():
-                self.assertEqual(server.stop(), 0, f"{name}: {server.log_text()[-2000:]}")
+        for name, server in self.servers.items():
+            server.wait_ready()
+            _, answer = predict(server, {"instances": [[0.0] * 784]})
+            self.assertEqual(np.asarray(answer["predictions"]).shape, (1, 784), name)
+            self.assertEqual(server.stop(), 0, f"{name}: {server.log_text()[-2000:]}")
 
     @parameterized.parameters(COMPARED.items())
     def test_evaluate_beside_a_row_of_the_same_test_set(self, name, other):
@@ -181,10 +191,9 @@ class MatrixTest(CliAssertions, parameterized.TestCase):
         self.assertTrue(os.path.isfile(os.path.join(self.runs[name], evaluate.MARKDOWN)))
 
     def test_evaluate_command(self):
-        run = run_module(
-            "keras_dae.evaluate", f"--run={self.runs[ALONE]}", "--probe_epochs=1", timeout=180
-        )
-        self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+        code = self.evaluate_command.wait(timeout=300)
+        with open(self.evaluate_log) as f:
+            self.assertEqual(code, 0, f.read()[-2000:])
         for name in (evaluate.JSON, evaluate.MARKDOWN, *evaluate.FIGURES):
             self.assertTrue(os.path.isfile(os.path.join(self.runs[ALONE], name)), name)
 
