@@ -60,9 +60,9 @@ def open_run(path: str) -> Run:
     return Run(path, config, epochs, autoencoder)
 
 
-def test_set(config, data_dir: str | None) -> dict:
-    """What a run's numbers are measured on: the test split's source, how many of its images,
-    whether binarized, and which digits the run never trained on (the anomaly split)."""
+def measured_on(config, data_dir: str | None) -> dict:
+    """The test set a run's numbers are measured on: the test split's source, how many of its
+    images, whether binarized, and which digits the run never trained on (the anomaly split)."""
     source = data_dir or config.data_dir
     return {
         "source": os.path.realpath(source) if source else f"tfds:{config.dataset}",
@@ -72,12 +72,12 @@ def test_set(config, data_dir: str | None) -> dict:
     }
 
 
-def test_set_differences(a: dict, b: dict) -> list[str]:
-    """`field: a vs b` for each field in which two test sets (`test_set`) differ."""
-    return [f"{k}: {a[k]} vs {b[k]}" for k in a if a[k] != b[k]]
+def differing_fields(a: dict, b: dict) -> list[str]:
+    """The fields in which two test sets (`measured_on`) differ."""
+    return [k for k in a if a[k] != b[k]]
 
 
-def test_set_label(test_set: dict, fields: list[str]) -> str:
+def tag(test_set: dict, fields: list[str]) -> str:
     """A short tag of `test_set` made of the `fields` that tell it apart, e.g. `200 images`."""
     words = {
         "source": os.path.basename(test_set["source"]) or test_set["source"],
@@ -90,15 +90,16 @@ def test_set_label(test_set: dict, fields: list[str]) -> str:
 
 def check_test_sets(run: str, compare: str, data_dir: str | None, allow: bool) -> list[str]:
     """The fields in which the two runs' test sets differ; RunError naming them unless `allow`."""
-    a, b = (test_set(rundir.training_config(path), data_dir) for path in (run, compare))
-    differences = test_set_differences(a, b)
-    if differences and not allow:
+    a, b = (measured_on(rundir.training_config(path), data_dir) for path in (run, compare))
+    fields = differing_fields(a, b)
+    if fields and not allow:
+        shown = "; ".join(f"{k}: {a[k]} vs {b[k]}" for k in fields)
         raise RunError(
-            f"{run} and {compare} are measured on different test sets "
-            f"({'; '.join(differences)}); pass --allow_different_test_sets to show them side "
-            "by side, each number labelled with its own test set"
+            f"{run} and {compare} are measured on different test sets ({shown}); pass "
+            "--allow_different_test_sets to show them side by side, each number labelled with "
+            "its own test set"
         )
-    return [d.split(":")[0] for d in differences]
+    return fields
 
 
 def evaluation_data(config, data_dir: str | None) -> mnist.Data:
@@ -225,7 +226,7 @@ def measure(
         "run_name": run.config.run_name,
         "label": os.path.basename(os.path.normpath(run.path)),  # Its folder: tells runs apart.
         "training_seconds": sum(e.get("seconds", 0.0) for e in run.epochs),
-        "test_set": test_set(run.config, data_dir) | {"images": len(d.x_test)},
+        "test_set": measured_on(run.config, data_dir) | {"images": len(d.x_test)},
         "denoising": denoising,
         "probe": probe,
         "anomaly": anomaly_report(run.config, scores),
@@ -247,9 +248,9 @@ def write_outputs(folder: str, evaluation: dict, main: Measured, other: Measured
 
 
 def label_test_sets(reports: list[dict], fields: list[str]) -> None:
-    """Gives each report the tag of its test set (`test_set_label`) when the runs' differ."""
+    """Gives each report its test set's `tag` (`test_set_label`) when the runs' differ."""
     for report in reports:
-        report["test_set_label"] = test_set_label(report["test_set"], fields) if fields else None
+        report["test_set_label"] = tag(report["test_set"], fields) if fields else None
 
 
 def evaluate(
