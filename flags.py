@@ -57,7 +57,9 @@ def define_train_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_integer(
         "print_every",
         d.print_every,
-        "Log the training loss every N batches (0: only per epoch).",
+        "Log the epoch's running training loss after every N batches exactly (0: only per "
+        "epoch; in a notebook, redraw the progress bar). Batches run up to 100 to a call into "
+        "TensorFlow (67 for MNIST), so the lines of one call come together as it returns.",
         short_name="p",
         **define,
     )
@@ -161,20 +163,62 @@ def run_command(main, define_flags, doc: str) -> None:
     app.run(main, flags_parser=parse_or_exit)
 
 
+BOOLEAN_WORDS = {"true": True, "false": False}  # The original's README writes `-n True`.
+
+
+def join_boolean_values(
+    argv: list[str], flag_values: flags.FlagValues = FLAGS
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """argv with each boolean flag followed by a separate True or False (argparse's spelling, any
+    case) joined into absl's (`-n False` -> `--noadd_noise`), and the (given, absl) pairs.
+    absl alone reads `-n False` as `-n` and a stray word: True, the opposite of what was meant."""
+    out, joined, i = [], [], 0
+    while i < len(argv):
+        token, value = argv[i], argv[i + 1].lower() if i + 1 < len(argv) else None
+        name = token.lstrip("-")
+        if token == "--":
+            out += argv[i:]
+            break
+        if (
+            token.startswith("-")
+            and "=" not in token
+            and name in flag_values
+            and isinstance(flag_values[name], flags.BooleanFlag)
+            and value in BOOLEAN_WORDS
+        ):
+            long = flag_values[name].name
+            spelled = f"--{'' if BOOLEAN_WORDS[value] else 'no'}{long}"
+            out.append(spelled)
+            joined.append((f"{token} {argv[i + 1]}", spelled))
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out, joined
+
+
 def parse_or_exit(argv: list[str]) -> list[str]:
-    """Parses argv into FLAGS; a bad flag exits with one line (an absl `flags_parser`)."""
+    """Parses argv into FLAGS (an absl `flags_parser`), a separate True/False joined to its
+    boolean flag with one line saying absl's spelling; a bad flag exits with one line."""
+    prog = program_name(argv)
+    argv, joined = join_boolean_values(argv)
     try:
-        return FLAGS(argv)
+        rest = FLAGS(argv)
     except flags.Error as e:
-        sys.exit(f"{program_name(argv)}: error: {e} (see --help)")
+        sys.exit(f"{prog}: error: {e} (see --help)")
+    if joined:
+        given, spelled = (" ".join(part) for part in zip(*joined))
+        print(f"{prog}: read {given} as {spelled} (absl's spelling)", file=sys.stderr)
+    return rest
 
 
 def train_config_from_flags(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> TrainConfig:
-    """The validated TrainConfig the parsed flags describe; raises ConfigError on a bad value."""
+    """The validated TrainConfig the parsed flags describe; raises ConfigError on a bad value or
+    a stray argument (named)."""
     if len(argv) > 1:
         raise ConfigError(
-            f"unexpected argument(s) {' '.join(argv[1:])!r}: booleans are set as "
-            "--add_noise=false or --noadd_noise, not with a separate value"
+            f"unexpected argument(s) {' '.join(argv[1:])!r}: every value follows its flag "
+            "(-z 10 or --latent_dim=10; see --help)"
         )
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     return TrainConfig(**{name: flag_values[name].value for name in names})
@@ -280,7 +324,7 @@ def define_infer_flags(flag_values: flags.FlagValues = FLAGS):
         False,
         "Apply the model's own training noise first (from model.json of its "
         "export version; dropout 0.5 when there is none), to demonstrate "
-        "denoising.",
+        "denoising (refused for a plain AE, trained without noise).",
         **define,
     )
     flags.DEFINE_boolean("invert", False, "Invert images: dark digits on light paper.", **define)
@@ -515,7 +559,16 @@ def define_evaluate_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_string(
         "compare",
         None,
-        "Another finished run folder (e.g. the AE) measured the same way and shown beside --run.",
+        "Another finished run folder (e.g. the AE) measured the same way and shown beside "
+        "--run; refused when its test set differs (source, count, binarization, held-out "
+        "digits).",
+        **define,
+    )
+    flags.DEFINE_boolean(
+        "allow_different_test_sets",
+        False,
+        "Compare runs measured on different test sets: every table row and curve then names "
+        "its own test set, and each run's own corrupted-input baseline is shown.",
         **define,
     )
     flags.DEFINE_string(
@@ -537,4 +590,17 @@ def define_evaluate_flags(flag_values: flags.FlagValues = FLAGS):
         "Epochs of each linear-probe fit (softmax regression, one per seed).",
         lower_bound=1,
         **define,
+    )
+
+
+def define_notebook_screenshot_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of notebooks/screenshot.py."""
+    define = {"flag_values": flag_values}
+    flags.DEFINE_string(
+        "data_dir", None, "Folder with the four MNIST IDX files.", required=True, **define
+    )
+    flags.DEFINE_integer("epochs", 10, "EPOCHS of the notebook's run.", lower_bound=1, **define)
+    flags.DEFINE_string("output", "docs/notebook.png", "The screenshot (PNG).", **define)
+    flags.DEFINE_integer(
+        "height", 2200, "Pixels of the page shot, from its top.", lower_bound=100, **define
     )

@@ -148,7 +148,8 @@ def check_output_dir(path: str) -> None:
 
 def training_noise(model_path: str) -> tuple[str, float]:
     """The noise kind and rate the model was trained with, from model.json of the export version
-    its .tflite belongs to (versions/<v>/tflite/x.tflite); dropout 0.5 when there is none."""
+    its .tflite belongs to (versions/<v>/tflite/x.tflite); dropout 0.5 when there is none.
+    ExportError for a plain AE, which has no training noise."""
     path = os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(model_path))), layout.MODEL_INFO
     )
@@ -163,6 +164,11 @@ def training_noise(model_path: str) -> tuple[str, float]:
     try:
         with open(path) as f:
             info = json.load(f)
+        if info.get("add_noise") is False:
+            raise ExportError(
+                f"{model_path}: a plain autoencoder, trained without noise ({path}): --corrupt "
+                "has no training noise to apply"
+            )
         kind, rate = info["noise"], float(info["noise_rate"])
         if kind not in corruption.KINDS or not 0 <= rate <= 1 or (kind == "dropout" and rate == 1):
             raise ValueError

@@ -39,12 +39,13 @@ _TRAINING = ("train", "main", "TrainResult")  # From keras_dae.training, on firs
 
 
 def __getattr__(name: str):
-    """`train`, `main` and `TrainResult`: keras_dae.training is imported on first use (PEP 562);
-    without the [train] install, an ImportError that says which install they need."""
+    """`train`, `main` and `TrainResult`: keras_dae.training is imported on first use (PEP 562),
+    in a notebook without TensorFlow's start-up lines in the cell; without the [train] install,
+    an ImportError that says which install they need."""
     if name not in _TRAINING:
         raise AttributeError(f"module 'keras_dae' has no attribute {name!r}")
     try:
-        training = importlib.import_module("keras_dae.training")
+        training = importlib.import_module("keras_dae.notebook").import_training()
     except ModuleNotFoundError as e:
         raise ImportError(f"keras_dae.{name}: {missing_extra(e)}") from None
     return getattr(training, name)

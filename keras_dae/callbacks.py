@@ -18,26 +18,99 @@ from keras_dae.core.errors import RunError
 EVAL_BATCH = 500  # Evaluation batch: any size gives the same mean loss.
 
 
-class PrintEvery(keras.callbacks.Callback):
-    """Logs the epoch's running training loss every `every` batches, as the original's -p
-    (Keras reports batches in groups of `steps_per_execution`: a log comes at the first report
-    past each multiple)."""
+class StepLosses:
+    """The epoch's running training loss after each step of a `group` of steps run in one call
+    (steps_per_execution), written on the device by the train step itself: Keras hands the
+    callbacks only each group's last logs. One scalar write a step, one read of `group` floats
+    a group."""
 
-    def __init__(self, every: int, steps: int):
+    def __init__(self, group: int):
+        self.group = group
+        self.values = tf.Variable(tf.zeros([group]), trainable=False, name="step_losses")
+
+    def record(self, model: keras.Model) -> None:
+        """Makes `model`'s train step (the documented override point) also write its running
+        loss at the step's place in the group, (optimizer step - 1) mod `group`: no group
+        crosses an epoch, whose steps are a multiple of it (training.steps_per_execution).
+        Call before the first fit."""
+        train_step = model.train_step
+
+        def recording_step(data):
+            logs = train_step(data)
+            place = tf.one_hot((model.optimizer.iterations - 1) % self.group, self.group)
+            self.values.assign(self.values * (1.0 - place) + place * logs["loss"])
+            return logs
+
+        model.train_step = recording_step
+
+    def read(self) -> np.ndarray:
+        return self.values.numpy()
+
+
+class EveryNBatches(keras.callbacks.Callback):
+    """Finds, after each group of batches, the batches of the epoch that are multiples of `every`
+    and the running training loss after each (from `step_losses` when a group holds more than one
+    batch), and hands them to `report`."""
+
+    def __init__(self, every: int, steps: int, step_losses: StepLosses | None = None):
         super().__init__()
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.every, self.steps, self.epoch, self.logged = every, steps, 0, 0
+        self.every, self.steps, self.step_losses = every, steps, step_losses
+        self.epoch, self.done = 0, 0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.logged = epoch + 1, 0
+        self.epoch, self.done = epoch + 1, 0
 
     def on_train_batch_end(self, batch, logs=None):
-        if (batch + 1) // self.every > self.logged:
-            self.logged = (batch + 1) // self.every
-            logging.info(
-                "epoch %d batch %d/%d: loss %.4f", self.epoch, batch + 1, self.steps, logs["loss"]
-            )
+        first, self.done = self.done + 1, batch + 1
+        marks = [b for b in range(first, batch + 2) if self.every and b % self.every == 0]
+        if not marks:
+            return
+        if self.step_losses is None:  # One batch a group: the logs are its own.
+            self.report([(marks[-1], float(logs["loss"]))])
+            return
+        losses = self.step_losses.read()
+        self.report([(b, float(losses[(b - 1) % self.step_losses.group])) for b in marks])
+
+    def report(self, reached: list[tuple[int, float]]) -> None:
+        raise NotImplementedError
+
+
+class PrintEvery(EveryNBatches):
+    """Logs the epoch's running training loss after every `every` batches, as the original's -p;
+    the lines of a group of batches run in one call come together as it returns."""
+
+    def __init__(self, every: int, steps: int, step_losses: StepLosses | None = None):
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        super().__init__(every, steps, step_losses)
+
+    def report(self, reached):
+        for batch, loss in reached:
+            logging.info("epoch %d batch %d/%d: loss %.4f", self.epoch, batch, self.steps, loss)
+
+
+class NotebookProgress(EveryNBatches):
+    """Keras's progress bar, one per epoch, redrawn in place (a notebook renders its carriage
+    returns): after each group it moves to the group's last multiple of `every` with the running
+    loss there (`every` 0: drawn at the epoch's end only), and ends with the test losses."""
+
+    SHOWN = ("loss", "test_loss", "test_loss_noisy")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        print(f"Epoch {epoch + 1}/{self.params['epochs']}")
+        # interval 0: every report is drawn (Keras skips redraws less than 0.05 s apart, which
+        # would drop a group's report).
+        self.bar = keras.utils.Progbar(self.steps, stateful_metrics=self.SHOWN, interval=0)
+
+    def report(self, reached):
+        batch, loss = reached[-1]
+        if batch < self.steps:  # The epoch's end is drawn with its test losses.
+            self.bar.update(batch, [("loss", loss)])
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = [(k, logs[k]) for k in self.SHOWN if logs.get(k) is not None]
+        self.bar.update(self.steps, shown, finalize=True)
 
 
 class EpochTimer(keras.callbacks.Callback):

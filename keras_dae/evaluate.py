@@ -58,6 +58,48 @@ def open_run(path: str) -> Run:
     return Run(path, config, epochs, autoencoder)
 
 
+def measured_on(config, data_dir: str | None) -> dict:
+    """The test set a run's numbers are measured on: the test split's source, how many of its
+    images, whether binarized, and which digits the run never trained on (the anomaly split)."""
+    source = data_dir or config.data_dir
+    return {
+        "source": os.path.realpath(source) if source else f"tfds:{config.dataset}",
+        "images": config.test_examples or "all",
+        "binarized": config.binarize_input,
+        "held_out_digits": list(config.exclude_digits),
+    }
+
+
+def differing_fields(a: dict, b: dict) -> list[str]:
+    """The fields in which two test sets (`measured_on`) differ."""
+    return [k for k in a if a[k] != b[k]]
+
+
+def tag(test_set: dict, fields: list[str]) -> str:
+    """A short tag of `test_set` made of the `fields` that tell it apart, e.g. `200 images`."""
+    words = {
+        "source": os.path.basename(test_set["source"]) or test_set["source"],
+        "images": f"{test_set['images']} images",
+        "binarized": "binarized" if test_set["binarized"] else "not binarized",
+        "held_out_digits": f"held out {test_set['held_out_digits'] or 'none'}",
+    }
+    return ", ".join(words[f] for f in fields)
+
+
+def check_test_sets(run: str, compare: str, data_dir: str | None, allow: bool) -> list[str]:
+    """The fields in which the two runs' test sets differ; RunError naming them unless `allow`."""
+    a, b = (measured_on(rundir.training_config(path), data_dir) for path in (run, compare))
+    fields = differing_fields(a, b)
+    if fields and not allow:
+        shown = "; ".join(f"{k}: {a[k]} vs {b[k]}" for k in fields)
+        raise RunError(
+            f"{run} and {compare} are measured on different test sets ({shown}); pass "
+            "--allow_different_test_sets to show them side by side, each number labelled with "
+            "its own test set"
+        )
+    return fields
+
+
 def evaluation_data(config, data_dir: str | None) -> mnist.Data:
     """The run's data with every digit in both splits (the probe needs all ten classes)."""
     return data.load(
@@ -182,6 +224,7 @@ def measure(
         "run_name": run.config.run_name,
         "label": os.path.basename(os.path.normpath(run.path)),  # Its folder: tells runs apart.
         "training_seconds": sum(e.get("seconds", 0.0) for e in run.epochs),
+        "test_set": measured_on(run.config, data_dir) | {"images": len(d.x_test)},
         "denoising": denoising,
         "probe": probe,
         "anomaly": anomaly_report(run.config, scores),
@@ -202,22 +245,35 @@ def write_outputs(folder: str, evaluation: dict, main: Measured, other: Measured
     durable.write_json(os.path.join(folder, JSON), evaluation)
 
 
+def label_test_sets(reports: list[dict], fields: list[str]) -> None:
+    """Gives each report its test set's `tag` (`test_set_label`) when the runs' differ."""
+    for report in reports:
+        report["test_set_label"] = tag(report["test_set"], fields) if fields else None
+
+
 def evaluate(
     run: str,
     compare: str | None = None,
     ood_dir: str | None = None,
     data_dir: str | None = None,
     probe_epochs: int = PROBE_EPOCHS,
+    allow_different_test_sets: bool = False,
 ) -> dict:
     """Evaluates the finished run in `run` (with `compare` beside it) and writes the results
-    into `run`; returns evaluation.json's content. Raises RunError, DataError or FolderLocked."""
+    into `run`; returns evaluation.json's content. Raises RunError, DataError or FolderLocked;
+    RunError too when the two runs' test sets differ, unless `allow_different_test_sets`."""
     started, cpu_started = time.perf_counter(), time.process_time()
     rundir.finished_run(run)  # Refuses a folder that is not a finished run before locking it.
+    differ = []
+    if compare is not None:
+        rundir.finished_run(compare)
+        differ = check_test_sets(run, compare, data_dir, allow_different_test_sets)
     with locking.exclusive(run, "evaluation"):
         main = measure(open_run(run), data_dir, ood_dir, probe_epochs)
         other = (
             None if compare is None else measure(open_run(compare), data_dir, ood_dir, probe_epochs)
         )
+        label_test_sets([main.report] + ([other.report] if other else []), differ)
         evaluation = main.report | {
             "compare": None if other is None else other.report,
             "seconds": round(time.perf_counter() - started, 3),
@@ -232,7 +288,9 @@ def main(argv):
     with one_line_errors(flags.program_name(argv)):
         if len(argv) > 1:
             raise RunError(f"unexpected argument(s) {' '.join(argv[1:])!r}")
-        evaluation = evaluate(f.run, f.compare, f.ood_dir, f.data_dir, f.probe_epochs)
+        evaluation = evaluate(
+            f.run, f.compare, f.ood_dir, f.data_dir, f.probe_epochs, f.allow_different_test_sets
+        )
     print(
         f"wrote {JSON}, {MARKDOWN} and {', '.join(FIGURES)} to {f.run} in "
         f"{evaluation['seconds']:.0f} s"

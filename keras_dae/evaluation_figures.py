@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 from keras_dae import metrics
 from keras_dae.core.durable import atomic_path
 from keras_dae.core.mnist import IMAGE_SHAPE
+from keras_dae.evaluation_report import named
 from keras_dae.figures import image_grid
 
 FILTERS = 100  # The first-layer filters shown: those of largest L2 norm.
@@ -29,31 +30,40 @@ def save_denoising(path: str, report: dict, compared: dict | None) -> None:
     kinds = list(report["denoising"])
     fig = Figure(figsize=(3.2 * len(kinds), 6))
     axes = fig.subplots(2, len(kinds), squeeze=False)
+    own_inputs = compared is not None and compared.get("test_set_label") is not None
     for col, kind in enumerate(kinds):
         for row, metric in enumerate(("ce", "psnr")):
             ax = axes[row, col]
             curves = report["denoising"][kind]
+            other = None if compared is None else compared["denoising"][kind]
             ax.plot(
                 curves["rates"],
                 curves[f"input_{metric}"],
                 ":",
                 color="gray",
-                label="corrupted input",
+                label=f"corrupted input [{report['test_set_label']}]"
+                if own_inputs
+                else "corrupted input",
             )
-            ax.plot(curves["rates"], curves[f"model_{metric}"], "o-", ms=3, label=report["label"])
-            other = None if compared is None else compared["denoising"][kind]
+            ax.plot(curves["rates"], curves[f"model_{metric}"], "o-", ms=3, label=named(report))
             if other is not None:
                 ax.plot(
+                    other["rates"], other[f"model_{metric}"], "s--", ms=3, label=named(compared)
+                )
+            if own_inputs:  # Its own images corrupted: another baseline.
+                ax.plot(
                     other["rates"],
-                    other[f"model_{metric}"],
-                    "s--",
-                    ms=3,
-                    label=compared["label"],
+                    other[f"input_{metric}"],
+                    "-.",
+                    color="silver",
+                    label=f"corrupted input [{compared['test_set_label']}]",
                 )
             # The limits leave out the clean input's own score (CE ~0, PSNR 100 dB).
             shown = [
                 v for c in (curves, other) if c is not None for v in c[f"model_{metric}"]
             ] + curves[f"input_{metric}"][1:]
+            if own_inputs:
+                shown += other[f"input_{metric}"][1:]
             if metric == "ce":
                 ax.set_yscale("log")
                 ax.set_ylim(min(shown) / 1.3, max(shown) * 1.3)
@@ -83,7 +93,7 @@ def save_filters(path: str, main, other=None) -> None:
         ax = fig.add_subplot(1, len(runs), i)
         grid = image_grid(strongest_filters(run.filters).reshape(-1, *IMAGE_SHAPE), cols=10)
         ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"{run.report['label']}: first-layer filters", fontsize=10)
+        ax.set_title(f"{named(run.report)}: first-layer filters", fontsize=10)
         ax.axis("off")
     save(fig, path, dpi=100)
 
@@ -120,6 +130,6 @@ def save_anomaly(path: str, report: dict, scores: dict) -> None:
     roc.plot([0, 1], [0, 1], ":", color="gray")
     roc.set_xlabel("false positive rate")
     roc.set_ylabel("true positive rate")
-    roc.set_title(f"{report['label']}: anomalies vs trained test digits", fontsize=10)
+    roc.set_title(f"{named(report)}: anomalies vs trained test digits", fontsize=10)
     roc.legend(fontsize=8)
     save(fig, path)

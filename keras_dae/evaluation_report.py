@@ -12,25 +12,52 @@ def _number(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def named(report: dict) -> str:
+    """The run's label, and its test set's tag when the compared runs' test sets differ."""
+    tag = report.get("test_set_label")
+    return f"{report['label']} [{tag}]" if tag else report["label"]
+
+
 def denoising_table(kind: str, runs: list[dict]) -> list[str]:
-    """One row per rate: the corrupted input's CE and PSNR, then each run's."""
-    names = [r["label"] for r in runs]
+    """One row per rate: the corrupted input's CE and PSNR, then each run's; each run's own
+    input when their test sets differ (the input is then not the same images)."""
+    own_inputs = any(r.get("test_set_label") for r in runs)
+    columns = []  # (header, run, key, format)
+    for i, r in enumerate(runs):
+        if own_inputs or i == 0:
+            prefix = f"{named(r)} input" if own_inputs else "input"
+            columns += [(f"{prefix} CE", r, "input_ce", ".4f")]
+            columns += [(f"{prefix} PSNR", r, "input_psnr", ".2f")]
+        columns += [(f"{named(r)} CE", r, "model_ce", ".4f")]
+        columns += [(f"{named(r)} PSNR", r, "model_psnr", ".2f")]
     lines = [
         f"### {kind}",
         "",
-        "| rate | input CE | input PSNR | "
-        + " | ".join(f"{n} CE | {n} PSNR" for n in names)
-        + " |",
-        "| ---: | ---: | ---: | " + " | ".join("---: | ---:" for _ in names) + " |",
+        "| rate | " + " | ".join(c[0] for c in columns) + " |",
+        "| ---: | " + " | ".join("---:" for _ in columns) + " |",
     ]
-    base = runs[0]["denoising"][kind]
-    for i, rate in enumerate(base["rates"]):
-        cells = [f"{rate:.1f}", f"{base['input_ce'][i]:.4f}", f"{base['input_psnr'][i]:.2f}"]
-        for r in runs:
-            c = r["denoising"][kind]
-            cells += [f"{c['model_ce'][i]:.4f}", f"{c['model_psnr'][i]:.2f}"]
+    for i, rate in enumerate(runs[0]["denoising"][kind]["rates"]):
+        cells = [f"{rate:.1f}"]
+        cells += [format(r["denoising"][kind][key][i], spec) for _, r, key, spec in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def test_sets(runs: list[dict]) -> list[str]:
+    """When the runs' test sets differ, a paragraph saying so and which is whose."""
+    if not any(r.get("test_set_label") for r in runs):
+        return []
+    whose = "; ".join(
+        f"{named(r)}: {r['test_set']['images']} images of {r['test_set']['source']}, "
+        f"{'binarized' if r['test_set']['binarized'] else 'not binarized'}, digits held out "
+        f"{r['test_set']['held_out_digits'] or 'none'}"
+        for r in runs
+    )
+    return [
+        "**The runs were measured on different test sets** (--allow_different_test_sets): "
+        f"each number is on its own run's. {whose}.",
+        "",
+    ]
 
 
 def markdown(evaluation: dict) -> str:
@@ -45,6 +72,7 @@ def markdown(evaluation: dict) -> str:
         + f"; evaluated in {evaluation['seconds']:.0f} s ({evaluation['cpu_seconds']:.0f} CPU "
         f"s; its training epochs took {evaluation['training_seconds']:.0f} s).",
         "",
+        *test_sets(runs),
         "## Linear probe (softmax regression, test accuracy)",
         "",
         (
@@ -60,7 +88,7 @@ def markdown(evaluation: dict) -> str:
     for r in runs:
         z, h = r["probe"]["z"], r["probe"]["hidden"]
         lines.append(
-            f"| {r['label']} | {z['mean']:.2%} +- {z['std']:.2%} | "
+            f"| {named(r)} | {z['mean']:.2%} +- {z['std']:.2%} | "
             f"{h['mean']:.2%} +- {h['std']:.2%} |"
         )
     lines += [
@@ -74,7 +102,7 @@ def markdown(evaluation: dict) -> str:
         auc = r["anomaly"]["roc_auc"]
         held = r["anomaly"]["held_out_digits"]
         lines.append(
-            f"| {r['label']} | {_number(auc['held_out'], '.3f')}"
+            f"| {named(r)} | {_number(auc['held_out'], '.3f')}"
             f"{f' ({held})' if held else ''} | "
             + " | ".join(_number(auc[k], ".3f") for k in list(AUC_NAMES)[1:])
             + " |"

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_dae import callbacks, data, distribute, figures, model, noise
+from keras_dae import callbacks, data, distribute, figures, model, noise, notebook
 from keras_dae.core import backup, durable, mnist, rundir
 from keras_dae.core.config import TrainConfig
 from keras_dae.core.errors import RunError
@@ -26,6 +26,14 @@ class TrainResult(NamedTuple):
     encoder: keras.Model
     decoder: keras.Model
     workdir: str
+
+    def __repr__(self) -> str:
+        """One line (a notebook cell ending in `main(...)` prints it), not every epoch's record."""
+        last = self.history[-1] if self.history else {}
+        return (
+            f"TrainResult(workdir={self.workdir!r}, epochs={len(self.history)}, "
+            f"test_loss_clean={last.get('test_loss_clean')!r})"
+        )
 
 
 def learning_rate(epoch: int, config: TrainConfig) -> float:
@@ -98,12 +106,36 @@ def save_input_figures(outdir: str, config: TrainConfig, x_test, x_noisy) -> Non
         )
 
 
+def progress(
+    config: TrainConfig, steps: int, autoencoder: keras.Model, in_notebook: bool
+) -> list[keras.callbacks.Callback]:
+    """The progress callback: in a notebook Keras's bar, redrawn every `print_every` batches;
+    else, when asked, a log line every `print_every` batches. Batches run `steps_per_execution`
+    to a call, so the train step records each one's running loss (callbacks.StepLosses)."""
+    if not (in_notebook or config.print_every):
+        return []
+    group = autoencoder.steps_per_execution
+    step_losses = callbacks.StepLosses(group) if group > 1 and config.print_every else None
+    if step_losses is not None:
+        step_losses.record(autoencoder)
+    kind = callbacks.NotebookProgress if in_notebook else callbacks.PrintEvery
+    return [kind(config.print_every, steps, step_losses)]
+
+
+def fit_verbosity(config: TrainConfig, in_notebook: bool) -> int:
+    """Keras's own output: none in a notebook (NotebookProgress draws the bar), its bar on a
+    terminal when no --print_every lines are asked for, else a line per epoch."""
+    if in_notebook:
+        return 0
+    return 1 if sys.stdout.isatty() and not config.print_every else 2
+
+
 def make_callbacks(
-    run: rundir.Run, history: callbacks.RecordHistory, reconstructor, x_test, x_noisy, steps: int
+    run: rundir.Run, history: callbacks.RecordHistory, reconstructor, x_test, x_noisy
 ) -> list:
     """The epoch's callbacks, in the order they must run: the schedule, NaN check, timer, test
     evaluation, the history record, figures, TensorBoard, and last the backup (an epoch is saved
-    as done only once it is recorded); progress when asked."""
+    as done only once it is recorded)."""
     config, outdir = run.config, run.outdir
     writer = (
         tf.summary.create_file_writer(os.path.join(outdir, "tensorboard", "images"))
@@ -124,8 +156,6 @@ def make_callbacks(
     if config.tensorboard:
         chain.append(keras.callbacks.TensorBoard(os.path.join(outdir, "tensorboard")))
     chain.append(callbacks.EpochBackup(run.backup))
-    if config.print_every:
-        chain.append(callbacks.PrintEvery(config.print_every, steps))
     return chain
 
 
@@ -143,12 +173,19 @@ def restore_backup(run: rundir.Run, autoencoder: keras.Model) -> int:
 
 
 def save_final_outputs(
-    outdir: str, config: TrainConfig, autoencoder, epochs: list, x_test, y_test
+    outdir: str, config: TrainConfig, autoencoder, reconstructor, epochs: list, x_test, y_test
 ) -> None:
     """model.keras (Keras's own layers: loadable without keras-dae), the loss curves, the latent
-    space, and for z = 2 the decoder's manifold."""
+    space, for z = 2 the decoder's manifold, and for a DAE the last reconstruction of the clean
+    test images (the original's fourth grid)."""
     with durable.atomic_path(os.path.join(outdir, rundir.MODEL)) as tmp:
         model.portable(autoencoder).save(tmp)
+    if config.add_noise:
+        clean = reconstructor.predict(x_test[:GRID_IMAGES], verbose=0)
+        name = rundir.clean_reconstruction(config.run_name, epochs[-1]["epoch"])
+        figures.save_image_grid(
+            os.path.join(outdir, name), clean, f"{name[:-4]}: reconstruction of the clean truth"
+        )
     encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
     codes = encoder.predict(x_test, callbacks.EVAL_BATCH, verbose=0)
     figures.save_loss_curves(
@@ -211,23 +248,30 @@ def train_and_evaluate(config: TrainConfig) -> TrainResult:
         )
 
         history = callbacks.RecordHistory(config, run.outdir, run.epochs, callbacks.EpochTimer())
-        chain = make_callbacks(run, history, reconstructor, splits.x_test, x_noisy, steps)
+        chain = make_callbacks(run, history, reconstructor, splits.x_test, x_noisy)
+        in_notebook = notebook.in_notebook()
+        chain += progress(config, steps, autoencoder, in_notebook)
         batches = data.train_dataset(
             splits.x_train, config.batch_size, config.seed, first_epoch=done
         )
-        verbose = 1 if sys.stdout.isatty() and not config.print_every else 2
         autoencoder.fit(
             batches,
             epochs=config.epochs,
             initial_epoch=done,
             steps_per_epoch=steps,
             callbacks=chain,
-            verbose=verbose,
+            verbose=fit_verbosity(config, in_notebook),
             shuffle=False,
         )
 
         save_final_outputs(
-            run.outdir, config, autoencoder, history.epochs, splits.x_test, splits.y_test
+            run.outdir,
+            config,
+            autoencoder,
+            reconstructor,
+            history.epochs,
+            splits.x_test,
+            splits.y_test,
         )
         rundir.complete(run, history.epochs)
     logging.info(
@@ -246,8 +290,12 @@ def train_and_evaluate(config: TrainConfig) -> TrainResult:
 
 def train(**kwargs) -> TrainResult:
     """The original's `main(**kwargs)` for notebooks: trains `TrainConfig(**kwargs)` and returns a
-    TrainResult (history, autoencoder, encoder, decoder, workdir)."""
-    return train_and_evaluate(TrainConfig(**kwargs))
+    TrainResult (history, autoencoder, encoder, decoder, workdir). In a notebook it shows, as the
+    original does at the end, the grids of the first 64 test images and the loss curves."""
+    result = train_and_evaluate(TrainConfig(**kwargs))
+    if notebook.in_notebook():
+        notebook.show_run(result.workdir)
+    return result
 
 
 main = train  # The original's name.

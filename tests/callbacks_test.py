@@ -1,10 +1,11 @@
-"""Tests of keras_dae.callbacks that need no training run: NaN stop, the history record's own
-list, argument checks."""
+"""Tests of keras_dae.callbacks: NaN stop, the history record's own list, argument checks, and
+--print_every's exact batches inside steps_per_execution groups (a tiny model fitted)."""
 
 import os
 
+import keras
 import numpy as np
-from absl.testing import absltest
+from absl.testing import absltest, parameterized
 
 from keras_dae import callbacks
 from keras_dae.core import errors, rundir
@@ -17,6 +18,47 @@ class FakeOptimizer:
 
 class FakeModel:
     optimizer = FakeOptimizer()
+
+
+class Reported(callbacks.EveryNBatches):
+    """Keeps every report, one (epoch, batch, loss) each."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.reports = []
+
+    def report(self, reached):
+        self.reports += [(self.epoch, batch, loss) for batch, loss in reached]
+
+
+def fit_and_report(group: int, every: int, epochs: int = 2) -> list:
+    """Fits a tiny dense model (12 batches an epoch, `group` a call, the train step compiled with
+    XLA as the default path's) and returns what EveryNBatches reported."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(6, activation="sigmoid")])
+    model.compile("sgd", "mse", steps_per_execution=group, jit_compile=True)
+    step_losses = callbacks.StepLosses(group) if group > 1 else None
+    if step_losses is not None:
+        step_losses.record(model)
+    x = np.random.default_rng(0).random((12 * 8, 6)).astype(np.float32)
+    reported = Reported(every, 12, step_losses)
+    model.fit(x, x, batch_size=8, epochs=epochs, callbacks=[reported], verbose=0, shuffle=False)
+    return reported.reports
+
+
+class PrintEveryTest(parameterized.TestCase):
+    @parameterized.parameters(1, 5, 12)
+    def test_every_n_batches_exactly_inside_groups(self, every):
+        # One step a call reports every batch itself: the reference for groups of 4 and 6.
+        reference = [r for r in fit_and_report(1, 1) if r[1] % every == 0]
+        self.assertLen(reference, 2 * (12 // every))
+        for group in (4, 6):
+            reports = fit_and_report(group, every)
+            self.assertEqual([r[:2] for r in reports], [r[:2] for r in reference])
+            np.testing.assert_allclose([r[2] for r in reports], [r[2] for r in reference], 1e-6)
+
+    def test_zero_reports_nothing(self):
+        self.assertEmpty(fit_and_report(4, 0, epochs=1))
 
 
 class CallbacksTest(absltest.TestCase):

@@ -1,8 +1,10 @@
 """keras_dae.evaluate: its metrics on known cases, --exclude_digits, refusals, atomic outputs and
 a tiny trained run end to end."""
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import tempfile
 from unittest import mock
@@ -192,6 +194,57 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
         folder = self.create_tempdir().full_path if case == "not a run" else self.unfinished_run()
         run = run_module("keras_dae.evaluate", "--run", folder, timeout=120)
         self.assert_one_line_error(run, "keras_dae.evaluate", folder)
+
+    def run_of(self, **changes) -> str:
+        """A copy of the class's finished run whose history.json says it was trained with
+        `changes` (its test set, say): what --compare checks before measuring anything."""
+        folder = os.path.join(self.create_tempdir().full_path, "run")
+        shutil.copytree(self.run_dir, folder)
+        os.remove(os.path.join(folder, evaluate.JSON))
+        history = rundir.read_history(folder)
+        config = dataclasses.replace(TrainConfig.from_dict(history["config"]), **changes)
+        rundir.write_history(folder, config, history["epochs"], finished=True)
+        return folder
+
+    def test_compare_refuses_another_test_set_with_one_line(self):
+        run, other = self.run_of(test_examples=200), self.run_of(test_examples=500)
+        cli = run_module("keras_dae.evaluate", "--run", run, "--compare", other, timeout=120)
+        line = self.assert_one_line_error(cli, "keras_dae.evaluate", "images: 200 vs 500")
+        self.assertIn("--allow_different_test_sets", line)
+        self.assertFalse(os.path.exists(os.path.join(run, evaluate.JSON)))
+
+    @parameterized.parameters(
+        ({"binarize_input": False}, "binarized: True vs False"),
+        ({"exclude_digits": ()}, "held_out_digits: [9] vs []"),
+        ({"data_dir": "/elsewhere"}, "source: "),
+    )
+    def test_compare_names_each_kind_of_difference(self, changes, difference):
+        with self.assertRaisesRegex(errors.RunError, re.escape(difference)):
+            evaluate.evaluate(self.run_dir, self.run_of(**changes), probe_epochs=1)
+
+    def test_compare_of_different_test_sets_when_allowed_labels_each_number(self):
+        e = evaluate.evaluate(
+            self.run_of(),
+            self.run_of(test_examples=60),
+            probe_epochs=1,
+            allow_different_test_sets=True,
+        )
+        self.assertEqual((e["test_set"]["images"], e["compare"]["test_set"]["images"]), (100, 60))
+        self.assertEqual(
+            (e["test_set_label"], e["compare"]["test_set_label"]), ("100 images", "60 images")
+        )
+        # Each run's own corrupted input: other images, another baseline.
+        self.assertNotEqual(
+            e["denoising"]["dropout"]["input_ce"], e["compare"]["denoising"]["dropout"]["input_ce"]
+        )
+        with open(os.path.join(e["run"], evaluate.MARKDOWN)) as f:
+            page = f.read().splitlines()
+        self.assertTrue(any("measured on different test sets" in line for line in page))
+        rows = [line for line in page if re.match(r"\| run \[(100|60) images\] \|", line)]
+        self.assertLen(rows, 4)  # The probe and anomaly tables: a row per run each.
+        header = next(line for line in page if line.startswith("| rate |"))
+        for run in ("run [100 images]", "run [60 images]"):
+            self.assertIn(f"| {run} input CE | {run} input PSNR | {run} CE |", header)
 
     @parameterized.parameters("fsync_file", "rename")
     def test_a_failed_write_leaves_no_partial_output(self, step):

@@ -12,8 +12,8 @@ def parse(*args):
     """The TrainConfig for `python -m keras_dae ARGS`, on fresh flag values."""
     values = absl_flags.FlagValues()
     flags.define_train_flags(values)
-    argv = values(["keras_dae", *args])
-    return flags.train_config_from_flags(argv, values)
+    argv, _ = flags.join_boolean_values(["keras_dae", *args], values)
+    return flags.train_config_from_flags(values(argv), values)
 
 
 class FlagsTest(parameterized.TestCase):
@@ -39,10 +39,34 @@ class FlagsTest(parameterized.TestCase):
         c = parse("--strategy=multi_worker", "--overwrite")
         self.assertEqual((c.strategy, c.overwrite), ("multi_worker", True))
 
-    def test_separate_boolean_value_is_refused(self):
-        # The original's `-n False` silently meant True; here it is an error.
-        with self.assertRaisesRegex(ConfigError, "--noadd_noise"):
-            parse("-n", "False")
+    @parameterized.parameters(
+        (["-n", "False"], False, True),
+        (["-n", "True", "-b", "False"], True, False),
+        (["--add_noise", "false", "--binarize_input", "TRUE"], False, True),
+        (["-b", "False", "-n", "False"], False, False),
+    )
+    def test_separate_boolean_values_read_as_meant(self, args, add_noise, binarize):
+        # The original's README writes `-n True`; its argparse read `-n False` as True too.
+        c = parse(*args)
+        self.assertEqual((c.add_noise, c.binarize_input), (add_noise, binarize))
+
+    def test_absl_spelling_of_the_joined_values(self):
+        values = absl_flags.FlagValues()
+        flags.define_train_flags(values)
+        argv, joined = flags.join_boolean_values(
+            ["p", "-n", "False", "-z", "10", "-b", "true", "-e", "1"], values
+        )
+        self.assertEqual(argv, ["p", "--noadd_noise", "-z", "10", "--binarize_input", "-e", "1"])
+        self.assertEqual(joined, [("-n False", "--noadd_noise"), ("-b true", "--binarize_input")])
+
+    @parameterized.parameters(
+        (["-z", "10", "extra"], "'extra'"),
+        (["--noadd_noise", "False"], "'False'"),  # A negated flag takes no value.
+        (["--data_dir", "d", "True"], "'True'"),  # Nor does a word after a value.
+    )
+    def test_stray_arguments_are_named(self, args, word):
+        with self.assertRaisesRegex(ConfigError, f"unexpected argument\\(s\\) {word}:"):
+            parse(*args)
 
 
 class CommandLineTest(CliAssertions, parameterized.TestCase):
@@ -54,13 +78,22 @@ class CommandLineTest(CliAssertions, parameterized.TestCase):
         (["--noise=salt"], "noise"),
         (["-e", "ten"], "epochs"),
         (["--no_such_flag"], "no_such_flag"),
-        (["-n", "False"], "False"),
+        (["-z", "10", "extra"], "'extra'"),
     )
     def test_bad_flag_one_line_before_tensorflow(self, args, word):
         # -X importtime would list tensorflow if it were imported; the error must come first.
         run = run_module("keras_dae", *args, python_flags=("-X", "importtime"), timeout=60)
         self.assert_one_line_error(run, "keras_dae", word)
         self.assertNotIn("tensorflow", run.stderr)
+
+    def test_one_line_gives_the_absl_spelling(self):
+        run = run_module("keras_dae", "-n", "False", "-b", "True", "-e", "0", timeout=60)
+        self.assertIn(
+            "keras_dae: read -n False -b True as --noadd_noise --binarize_input "
+            "(absl's spelling)\n",
+            run.stderr,
+        )
+        self.assertIn("keras_dae: error: epochs must be", run.stderr)  # The values came through.
 
     def test_help_lists_the_flags(self):
         run = run_module("keras_dae", "--help", timeout=60)

@@ -124,6 +124,15 @@ class ModelCardTest(absltest.TestCase):
         self.assertNotIn("integer variants", card)
         self.assertNotIn("left out", card)
 
+    def test_plain_autoencoder_history(self):
+        # An AE's history.json records test_loss_noisy as null: the card says nothing of it.
+        history = HISTORY | {
+            "epochs": [{"epoch": 1, "test_loss_clean": 0.1, "test_loss_noisy": None}]
+        }
+        card = model_card.render(MODEL_INFO | {"add_noise": False}, history, REPORT, None)
+        self.assertIn("test loss 0.10000 (clean input).", card)
+        self.assertNotIn("noised input", card)
+
 
 if __name__ == "__main__":
     absltest.main()

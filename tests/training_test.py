@@ -187,6 +187,13 @@ class TrainAndEvaluateTest(parameterized.TestCase, tf.test.TestCase):
         )
         self.assertLen(result.history, 1)
         self.assertEqual(result.decoder.output_shape, (None, 784))
+        # What a notebook cell ending in main(...) prints: one line, not every record.
+        self.assertEqual(
+            repr(result),
+            f"TrainResult(workdir={workdir!r}, epochs=1, "
+            f"test_loss_clean={result.history[0]['test_loss_clean']!r})",
+        )
+        self.assertIs(keras_dae.main, keras_dae.train)
         with self.assertRaisesRegex(keras_dae.ConfigError, "epochs"):
             keras_dae.train(epochs=0)
 

@@ -20,6 +20,27 @@ MODEL = "model.keras"
 EVALUATION = "evaluation.json"  # Written by keras_dae.evaluate, last of its outputs.
 
 
+def clean_reconstruction(run_name: str, epoch: int) -> str:
+    """A DAE's last reconstruction of the clean test images, beside the original's grid of the
+    noised ones (`DAE-CE-z10-e10.png`): `DAE-CE-z10-e10-clean.png`."""
+    return f"{run_name}-e{epoch}-clean.png"
+
+
+def final_figures(workdir: str) -> list[str]:
+    """The paths of what the original shows at the end of a run, in its order, those present:
+    truth, noised truth, the last reconstruction (of the noised truth for a DAE), that of the
+    clean truth, and the loss curves."""
+    saved = read_history(workdir)
+    if saved is None or not saved["epochs"]:
+        return []
+    name = TrainConfig.from_dict(saved["config"]).run_name
+    last = saved["epochs"][-1]["epoch"]
+    names = ("truth.png", "noised.png", f"{name}-e{last}.png")
+    names += (clean_reconstruction(name, last), "loss.png")
+    paths = [os.path.join(workdir, n) for n in names]
+    return [p for p in paths if os.path.isfile(p)]
+
+
 def read_history(workdir: str) -> dict | None:
     """`history.json` of `workdir` as {"config": {...}, "epochs": [...]}; None when absent.
     Raises RunError when it cannot be read faithfully."""
