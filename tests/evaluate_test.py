@@ -15,7 +15,7 @@ from absl import flags as absl_flags
 from absl.testing import absltest, parameterized
 
 import keras_dae
-from keras_dae import data, evaluate, flags, metrics
+from keras_dae import data, evaluation, flags, metrics
 from keras_dae.core import durable, errors, mnist, rundir
 from keras_dae.core.config import TrainConfig
 from keras_dae.core.errors import ConfigError
@@ -25,7 +25,7 @@ from tests.cli import CliAssertions, run_module
 from tests.idx_fixtures import write_mnist_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUTPUTS = (evaluate.JSON, evaluate.MARKDOWN) + evaluate.FIGURES
+OUTPUTS = (evaluation.JSON, evaluation.MARKDOWN) + evaluation.FIGURES
 
 
 class MetricsTest(parameterized.TestCase):
@@ -118,7 +118,7 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
         )
         cls.compare = os.path.join(cls.tmp, "compare")
         shutil.copytree(cls.run_dir, cls.compare)
-        cls.evaluation = evaluate.evaluate(
+        cls.evaluation = evaluation.evaluate(
             cls.run_dir, cls.compare, ood_dir=cls.data_dir, probe_epochs=1
         )
 
@@ -132,9 +132,9 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
         for name in OUTPUTS:
             self.assertIn(name, names)
         self.assertEmpty([n for n in names if n.startswith(durable.TEMP_PREFIX)])
-        with open(os.path.join(self.run_dir, evaluate.JSON)) as f:
+        with open(os.path.join(self.run_dir, evaluation.JSON)) as f:
             self.assertEqual(json.load(f), self.evaluation)
-        with open(os.path.join(self.run_dir, evaluate.MARKDOWN)) as f:
+        with open(os.path.join(self.run_dir, evaluation.MARKDOWN)) as f:
             self.assertIn("| run |", f.read())  # The run folder's name.
 
     def test_contract(self):
@@ -164,10 +164,10 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
     def test_refuses_a_folder_that_is_not_a_run(self):
         folder = self.create_tempdir().full_path
         with self.assertRaisesRegex(errors.RunError, "not a keras-dae run folder"):
-            evaluate.evaluate(folder)
+            evaluation.evaluate(folder)
         missing = os.path.join(folder, "none")
         with self.assertRaises(errors.RunError):
-            evaluate.evaluate(missing)
+            evaluation.evaluate(missing)
         self.assertFalse(os.path.exists(missing))
 
     def test_refuses_a_model_of_another_kind(self):
@@ -176,7 +176,7 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
         other = keras.Sequential([keras.Input((784,)), keras.layers.Dense(784, name="encoder")])
         other.save(os.path.join(folder, rundir.MODEL))
         with self.assertRaisesRegex(errors.RunError, "not a keras-dae autoencoder"):
-            evaluate.evaluate(folder)
+            evaluation.evaluate(folder)
 
     def unfinished_run(self) -> str:
         folder = os.path.join(self.create_tempdir().full_path, "run")
@@ -187,7 +187,7 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
 
     def test_refuses_an_unfinished_run(self):
         with self.assertRaisesRegex(errors.RunError, "not finished"):
-            evaluate.evaluate(self.unfinished_run())
+            evaluation.evaluate(self.unfinished_run())
 
     @parameterized.parameters("not a run", "unfinished")
     def test_cli_refuses_with_one_line(self, case):
@@ -200,7 +200,7 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
         `changes` (its test set, say): what --compare checks before measuring anything."""
         folder = os.path.join(self.create_tempdir().full_path, "run")
         shutil.copytree(self.run_dir, folder)
-        os.remove(os.path.join(folder, evaluate.JSON))
+        os.remove(os.path.join(folder, evaluation.JSON))
         history = rundir.read_history(folder)
         config = dataclasses.replace(TrainConfig.from_dict(history["config"]), **changes)
         rundir.write_history(folder, config, history["epochs"], finished=True)
@@ -211,7 +211,7 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
         cli = run_module("keras_dae.evaluate", "--run", run, "--compare", other, timeout=120)
         line = self.assert_one_line_error(cli, "keras_dae.evaluate", "images: 200 vs 500")
         self.assertIn("--allow_different_test_sets", line)
-        self.assertFalse(os.path.exists(os.path.join(run, evaluate.JSON)))
+        self.assertFalse(os.path.exists(os.path.join(run, evaluation.JSON)))
 
     @parameterized.parameters(
         ({"binarize_input": False}, "binarized: True vs False"),
@@ -220,10 +220,10 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
     )
     def test_compare_names_each_kind_of_difference(self, changes, difference):
         with self.assertRaisesRegex(errors.RunError, re.escape(difference)):
-            evaluate.evaluate(self.run_dir, self.run_of(**changes), probe_epochs=1)
+            evaluation.evaluate(self.run_dir, self.run_of(**changes), probe_epochs=1)
 
     def test_compare_of_different_test_sets_when_allowed_labels_each_number(self):
-        e = evaluate.evaluate(
+        e = evaluation.evaluate(
             self.run_of(),
             self.run_of(test_examples=60),
             probe_epochs=1,
@@ -237,7 +237,7 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
         self.assertNotEqual(
             e["denoising"]["dropout"]["input_ce"], e["compare"]["denoising"]["dropout"]["input_ce"]
         )
-        with open(os.path.join(e["run"], evaluate.MARKDOWN)) as f:
+        with open(os.path.join(e["run"], evaluation.MARKDOWN)) as f:
             page = f.read().splitlines()
         self.assertTrue(any("measured on different test sets" in line for line in page))
         rows = [line for line in page if re.match(r"\| run \[(100|60) images\] \|", line)]
@@ -254,8 +254,8 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
         report["denoising"] = {"mask": report["denoising"]["mask"]}  # One panel: quicker.
         rng = np.random.default_rng(0)
         scores = {name: rng.random(5) for name in report["anomaly"]["images"]}
-        main = evaluate.Measured(report, scores, rng.normal(size=(784, 120)))
-        evaluation = self.evaluation | {"compare": None}
+        main = evaluation.Measured(report, scores, rng.normal(size=(784, 120)))
+        written = self.evaluation | {"compare": None}
         real = getattr(durable, step)
         for n in range(1, len(OUTPUTS) + 1):
             folder = self.create_tempdir().full_path
@@ -271,13 +271,13 @@ class EvaluateTest(CliAssertions, parameterized.TestCase):
                 mock.patch.object(durable, step, failing),
                 self.assertRaisesRegex(OSError, "injected"),
             ):
-                evaluate.write_outputs(folder, evaluation, main, None)
+                evaluation.write_outputs(folder, written, main, None)
             self.assertEmpty([f for f in os.listdir(folder) if f.startswith(".partial-")])
-            self.assertFalse(os.path.exists(os.path.join(folder, evaluate.JSON)))
-            evaluate.write_outputs(folder, evaluation, main, None)
+            self.assertFalse(os.path.exists(os.path.join(folder, evaluation.JSON)))
+            evaluation.write_outputs(folder, written, main, None)
             self.assertCountEqual(os.listdir(folder), OUTPUTS)
-            with open(os.path.join(folder, evaluate.JSON)) as f:
-                self.assertEqual(json.load(f), evaluation)
+            with open(os.path.join(folder, evaluation.JSON)) as f:
+                self.assertEqual(json.load(f), written)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import tempfile
 import numpy as np
 from absl.testing import absltest, parameterized
 
-from keras_dae import evaluate
+from keras_dae import evaluation
 from keras_dae.core import rundir
 from keras_dae.core.config import TrainConfig
 from keras_dae.core.errors import RunError
@@ -83,7 +83,7 @@ def build_lane(tmp: str, *names: str) -> None:
         )
     for name, other in COMPARED.items():
         if {name, other} <= set(names):
-            evaluate.evaluate(paths(tmp, name)[0], paths(tmp, other)[0], probe_epochs=1)
+            evaluation.evaluate(paths(tmp, name)[0], paths(tmp, other)[0], probe_epochs=1)
 
 
 class MatrixTest(CliAssertions, parameterized.TestCase):
@@ -188,18 +188,18 @@ class MatrixTest(CliAssertions, parameterized.TestCase):
         e = self.evaluations[name]
         self.assertEqual((e["run_name"], e["compare"]["run_name"]), (name, other))
         self.assertIsNone(e["test_set_label"])  # The same test set: nothing to tell apart.
-        self.assertTrue(os.path.isfile(os.path.join(self.runs[name], evaluate.MARKDOWN)))
+        self.assertTrue(os.path.isfile(os.path.join(self.runs[name], evaluation.MARKDOWN)))
 
     def test_evaluate_command(self):
         code = self.evaluate_command.wait(timeout=300)
         with open(self.evaluate_log) as f:
             self.assertEqual(code, 0, f.read()[-2000:])
-        for name in (evaluate.JSON, evaluate.MARKDOWN, *evaluate.FIGURES):
+        for name in (evaluation.JSON, evaluation.MARKDOWN, *evaluation.FIGURES):
             self.assertTrue(os.path.isfile(os.path.join(self.runs[ALONE], name)), name)
 
     def test_evaluate_refuses_rows_of_two_test_sets(self):
         with self.assertRaisesRegex(RunError, re.escape("binarized: True vs False")):
-            evaluate.evaluate(self.runs["AE-CE-z10"], self.runs["AE-MSE-z2"])
+            evaluation.evaluate(self.runs["AE-CE-z10"], self.runs["AE-MSE-z2"])
 
 
 if __name__ == "__main__":
