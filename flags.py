@@ -379,6 +379,14 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
         **define,
     )
     flags.DEFINE_integer(
+        "max_worker_deaths_per_minute",
+        5,
+        "A worker killed by a signal is restarted in its place; this many deaths within a "
+        "minute stop the server (a worker that keeps dying).",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_integer(
         "tensorflow_intra_op_parallelism",
         1,
         "Threads of one SavedModel op (TensorFlow Serving's flag; 0: TensorFlow picks). "

@@ -74,7 +74,13 @@ def main(argv):
         if not FLAGS.export_dir or len(argv) > 1:
             raise ExportError("--export_dir is required and takes no arguments (see --help)")
         listening = workers.listen(FLAGS.port)
-    sys.exit(workers.run(FLAGS.workers, lambda index: serve(prog, listening, index)))
+    sys.exit(
+        workers.run(
+            FLAGS.workers,
+            lambda index, respawned: serve(prog, listening, index),
+            FLAGS.max_worker_deaths_per_minute,
+        )
+    )
 
 
 def run():
