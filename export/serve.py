@@ -35,14 +35,16 @@ def make_batcher() -> Batcher | None:
     return Batcher(FLAGS.max_batch_size, FLAGS.batch_timeout_micros / 1e6) if enabled else None
 
 
-def serve(prog: str, listening: socket.socket, index: int) -> int:
-    """One worker: loads the highest good version, watches for newer ones and answers on
-    `listening` until SIGTERM (then finishes the requests in flight and returns 0)."""
+def serve(prog: str, listening: socket.socket, index: int, respawned: bool) -> int:
+    """One worker: loads the highest good version, watches the export and answers on
+    `listening` until SIGTERM (then finishes the requests in flight and returns 0). A worker
+    restarted after a death starts not ready when no version is left to serve."""
     try:
         threads = FLAGS.tensorflow_intra_op_parallelism, FLAGS.tensorflow_inter_op_parallelism
         load = runtimes.loader(FLAGS.runtime, FLAGS.variant, threads)
+        settle()
         source = VersionSource(FLAGS.export_dir, load)
-        served = source.first()
+        served = source.best() if respawned else source.first()
     except ExportError as e:
         if index == 0:  # The other workers met the same problem.
             print(f"{prog}: error: {e}", file=sys.stderr)
@@ -55,15 +57,14 @@ def serve(prog: str, listening: socket.socket, index: int) -> int:
     for logger in ("uvicorn.access", "kserve.trace"):  # A line (or two) per request.
         logging.getLogger(logger).disabled = not FLAGS.log_requests
     logging.getLogger("kserve").info(
-        "worker %d serving %s version %d on port %d (%s)",
+        "worker %d serving %s version %s on port %d (%s)",
         index,
         FLAGS.export_dir,
-        served.version,
+        served.version if served is not None else "none (not ready)",
         listening.getsockname()[1],
         FLAGS.runtime,
     )
-    settle()
-    VersionWatcher(source, served.version, model.swap, FLAGS.poll_seconds).start()
+    VersionWatcher(source, served, model.swap, FLAGS.poll_seconds).start()
     rest.run(sockets=[listening])  # What KServe's own workers run; uvicorn picks uvloop.
     return 0
 
@@ -77,7 +78,7 @@ def main(argv):
     sys.exit(
         workers.run(
             FLAGS.workers,
-            lambda index, respawned: serve(prog, listening, index),
+            lambda index, respawned: serve(prog, listening, index, respawned),
             FLAGS.max_worker_deaths_per_minute,
         )
     )

@@ -1,17 +1,17 @@
 """What KServe's FastAPI app gets besides its V1 routes: TF Serving's model status (with the
-version), a request body limit, `{"error": ...}` bodies for every HTTP error, and client errors
-logged as one line instead of a traceback."""
+version, 503 while none is served), a request body limit, `{"error": ...}` bodies for every HTTP
+error, and client errors logged as one line instead of a traceback."""
 
 import logging
 
 import orjson
 from fastapi import FastAPI
-from kserve.errors import InvalidInput, ModelNotFound
+from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from keras_dae.export.serving import kserve_internals
-from keras_dae.export.serving.model import VERSION_HEADER, AutoencoderModel
+from keras_dae.export.serving.model import NOT_READY, VERSION_HEADER, AutoencoderModel
 
 CLIENT_ERRORS = (InvalidInput, ModelNotFound)
 PREDICT_PATH = "/v1/models/{model_name}:predict"
@@ -83,11 +83,14 @@ def install(app: FastAPI, model: AutoencoderModel, max_body_bytes: int) -> None:
             raise HTTPException(405, f"GET is not allowed on /v1/models/{model_name} (use POST)")
         if model_name != model.name:
             raise ModelNotFound(model_name)
-        version = str(model.served.version)
+        served = model.served
+        if served is None:
+            raise ModelNotReady(model.name, NOT_READY)
+        version = str(served.version)
         return json_response(
             {
                 "name": model.name,
-                "ready": model.ready,
+                "ready": True,
                 "model_version_status": [
                     {
                         "version": version,
@@ -102,12 +105,16 @@ def install(app: FastAPI, model: AutoencoderModel, max_body_bytes: int) -> None:
     async def http_error(_, error: HTTPException):
         return json_response({"error": f"{error.detail}"}, error.status_code, error.headers)
 
+    async def not_ready(_, error: ModelNotReady):  # KServe's handler logs a traceback each.
+        return json_response({"error": str(error)}, 503)
+
     async def body_too_large(_, error: BodyTooLarge):
         return too_large(error.args[0], max_body_bytes)
 
     app.add_api_route("/v1/models/{model_name}", model_status, methods=["GET"])
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(BodyTooLarge, body_too_large)
+    app.add_exception_handler(ModelNotReady, not_ready)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     logging.getLogger("kserve").addFilter(OneLineClientErrors())
     kserve_internals.streamline(app, PREDICT_PATH)
