@@ -412,7 +412,39 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_integer(
         "max_body_bytes",
         32 << 20,
-        "Largest request body in bytes (more: 413).",
+        "Largest request body in bytes, gzip-encoded ones counted decoded (more: 413).",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "max_inflight_bytes",
+        None,
+        "Most request body bytes one worker holds at once, from reading to answering "
+        "(chunked and gzip bodies count as --max_body_bytes); more wait "
+        "--admission_wait_seconds, then 503. At least --max_body_bytes (the default).",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_float(
+        "admission_wait_seconds",
+        1.0,
+        "How long a request waits for room under --max_inflight_bytes before its 503.",
+        lower_bound=0,
+        **define,
+    )
+    flags.DEFINE_float(
+        "read_timeout_seconds",
+        30,
+        "A request's header must arrive within it (of the connection, or of its first "
+        "byte), and its body within it of admission; else 408 and the connection closes.",
+        lower_bound=0.1,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "max_connections",
+        1000,
+        "Most connections (or requests in progress) per worker; requests beyond get 503 "
+        "(uvicorn's --limit-concurrency). Under the usual 1024 open files of a process.",
         lower_bound=1,
         **define,
     )
@@ -451,6 +483,13 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
     )
     flags.DEFINE_boolean(
         "log_requests", False, "Log one access line per request (costs throughput).", **define
+    )
+    flags.register_multi_flags_validator(
+        ["max_inflight_bytes", "max_body_bytes"],
+        lambda f: f["max_inflight_bytes"] is None or f["max_inflight_bytes"] >= f["max_body_bytes"],
+        "--max_inflight_bytes must be at least --max_body_bytes (else a body at the limit "
+        "could never be admitted)",
+        flag_values=flag_values,
     )
 
 

@@ -19,8 +19,10 @@ from keras_dae.core.errors import ExportError, one_line_errors
 with one_line_errors("keras_dae.export.serve"):  # The base install has no kserve: one line.
     from kserve import ModelServer
 
-    from keras_dae.export.serving import kserve_internals, routes, runtimes, workers
+    from keras_dae.export.serving import http_server, kserve_internals, routes, runtimes, workers
+    from keras_dae.export.serving.admission import ByteBudget
     from keras_dae.export.serving.batching import Batcher
+    from keras_dae.export.serving.bodies import Limits
     from keras_dae.export.serving.model import AutoencoderModel
     from keras_dae.export.serving.versions import VersionSource, VersionWatcher, settle
 
@@ -52,8 +54,14 @@ def serve(prog: str, listening: socket.socket, index: int, respawned: bool) -> i
     model = AutoencoderModel(FLAGS.model_name, served, FLAGS.max_batch, make_batcher())
     server = ModelServer(http_port=FLAGS.port, enable_grpc=False, grace_period=FLAGS.grace_seconds)
     server.register_model(model)
-    rest = kserve_internals.rest_server(server, FLAGS.port, FLAGS.grace_seconds)
-    routes.install(kserve_internals.fastapi_app(), model, FLAGS.max_body_bytes)
+    rest = kserve_internals.rest_app(server)
+    routes.install(
+        rest,
+        model,
+        Limits(FLAGS.max_body_bytes, FLAGS.read_timeout_seconds),
+        ByteBudget(FLAGS.max_inflight_bytes or FLAGS.max_body_bytes, FLAGS.admission_wait_seconds),
+        FLAGS.max_batch,
+    )
     for logger in ("uvicorn.access", "kserve.trace"):  # A line (or two) per request.
         logging.getLogger(logger).disabled = not FLAGS.log_requests
     logging.getLogger("kserve").info(
@@ -65,7 +73,9 @@ def serve(prog: str, listening: socket.socket, index: int, respawned: bool) -> i
         FLAGS.runtime,
     )
     VersionWatcher(source, served, model.swap, FLAGS.poll_seconds).start()
-    rest.run(sockets=[listening])  # What KServe's own workers run; uvicorn picks uvloop.
+    http_server.run(
+        rest, listening, FLAGS.read_timeout_seconds, FLAGS.max_connections, FLAGS.grace_seconds
+    )
     return 0
 
 
