@@ -6,6 +6,7 @@ it held fail."""
 
 import collections
 import ctypes
+import gc
 import os
 import signal
 import socket
@@ -89,6 +90,9 @@ def run(count: int, serve: Callable[[int, bool], int], max_deaths_per_minute: in
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # The parent's objects (KServe's imports) out of the workers' collections, which otherwise
+    # copied their pages into each worker: 60 MiB more PSS for two LiteRT workers.
+    gc.freeze()
     for index in range(count):
         if stopping:
             break
