@@ -535,6 +535,48 @@ def define_serving_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_string("output", None, "Also write the JSON results to this file.", **define)
 
 
+def define_soak_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of benchmarks/soak.py."""
+    define = {"flag_values": flag_values}
+    flags.DEFINE_string(
+        "export_dir",
+        None,
+        "An export made by `python -m export`: its latest version is what gets published "
+        "again and again (into a temporary export; this one is left alone).",
+        required=True,
+        **define,
+    )
+    flags.DEFINE_list(
+        "runtimes", ["litert", "savedmodel"], "The servers to soak, one after the other.", **define
+    )
+    flags.DEFINE_integer("minutes", 10, "Duration of each soak.", lower_bound=1, **define)
+    flags.DEFINE_integer(
+        "rate", 1000, "Requests/s of the steady load (hey's fixed rate).", lower_bound=1, **define
+    )
+    flags.DEFINE_integer("connections", 8, "Connections of the load.", lower_bound=1, **define)
+    flags.DEFINE_integer("workers", 2, "Server workers (--workers).", lower_bound=1, **define)
+    flags.DEFINE_float(
+        "publish_seconds", 30, "A new version is published this often.", lower_bound=1, **define
+    )
+    flags.DEFINE_integer(
+        "withdraw_every",
+        4,
+        "Every this many publishes, the served version is withdrawn 10 s later.",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_float(
+        "kill_seconds",
+        100,
+        "A random worker is killed (SIGKILL) at random intervals of about this mean.",
+        lower_bound=5,
+        **define,
+    )
+    flags.DEFINE_integer("seed", 0, "Seed of the kills' timing and victims.", **define)
+    flags.DEFINE_string("output", None, "Also write the JSON results to this file.", **define)
+    flags.DEFINE_string("plot", None, "Write the RSS-over-time plot (PNG) here.", **define)
+
+
 def define_evaluate_flags(flag_values: flags.FlagValues = FLAGS):
     """Flags of `python -m keras_dae.evaluate`."""
     define = {"flag_values": flag_values}
