@@ -435,8 +435,9 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_float(
         "read_timeout_seconds",
         30,
-        "A request's header must arrive within it (of the connection, or of its first "
-        "byte), and its body within it of admission; else 408 and the connection closes.",
+        "A request, header and body, must arrive within it of the connection (or of its "
+        "first byte on a kept-alive one); else 408 and the connection closes. Above "
+        "--admission_wait_seconds, which it includes.",
         lower_bound=0.1,
         **define,
     )

@@ -22,7 +22,6 @@ with one_line_errors("keras_dae.export.serve"):  # The base install has no kserv
     from keras_dae.export.serving import http_server, kserve_internals, routes, runtimes, workers
     from keras_dae.export.serving.admission import ByteBudget
     from keras_dae.export.serving.batching import Batcher
-    from keras_dae.export.serving.bodies import Limits
     from keras_dae.export.serving.model import AutoencoderModel
     from keras_dae.export.serving.versions import VersionSource, VersionWatcher, settle
 
@@ -58,7 +57,7 @@ def serve(prog: str, listening: socket.socket, index: int, respawned: bool) -> i
     routes.install(
         rest,
         model,
-        Limits(FLAGS.max_body_bytes, FLAGS.read_timeout_seconds),
+        FLAGS.max_body_bytes,
         ByteBudget(FLAGS.max_inflight_bytes or FLAGS.max_body_bytes, FLAGS.admission_wait_seconds),
         FLAGS.max_batch,
     )

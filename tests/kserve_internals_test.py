@@ -17,7 +17,8 @@ class KServeInternalsTest(absltest.TestCase):
             kserve_internals.CHECKED_VERSIONS,
             "kserve or uvicorn changed: recheck every use in export/serving/kserve_internals.py "
             "(the module-global app built by RESTServer.create_application, the timing "
-            "middleware, the route order, and the httptools protocol's callbacks and fields) "
+            "middleware, the route order, and the httptools protocol's callbacks and its cycle's "
+            "response_started and response_complete) "
             "and run tests/serve_test.py and tests/serve_faults_test.py, then update "
             "CHECKED_VERSIONS",
         )
@@ -29,9 +30,9 @@ class KServeInternalsTest(absltest.TestCase):
         app.add_api_route("/first", self.test_the_private_parts_exist)
         kserve_internals.first_routes(app, lambda route: getattr(route, "path", "") == "/first")
         self.assertEqual(app.router.routes[0].path, "/first")
-        protocol = kserve_internals.header_deadline(1.0)
+        protocol = kserve_internals.read_deadline(1.0)
         self.assertTrue(issubclass(protocol, HttpToolsProtocol))
-        for name in ("connection_made", "on_message_begin", "on_headers_complete"):
+        for name in ("on_message_begin", "on_headers_complete", "on_message_complete"):
             self.assertTrue(callable(getattr(HttpToolsProtocol, name)), name)
 
 

@@ -1,10 +1,9 @@
 """ASGI middleware every request body goes through before KServe parses it: its size (413), its
 encoding (gzip decoded within the same limit, counted after decompression; others 415), admission
-(503 while the worker holds --max_inflight_bytes), a read deadline (408) and a check that refuses
-what needs no parsing to refuse (an oversized batch, 400). The app then gets the body whole."""
+(503 while the worker holds --max_inflight_bytes) and a check that refuses what needs no parsing
+to refuse (an oversized batch, 400). The app then gets the body whole. (Its read deadline is the
+HTTP protocol's: kserve_internals.read_deadline.)"""
 
-import asyncio
-import dataclasses
 import zlib
 from collections.abc import Callable
 
@@ -28,12 +27,6 @@ class Refused(Exception):
 
 class Disconnected(Exception):
     """The client went away while its body was read."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    max_bytes: int  # --max_body_bytes, decoded.
-    read_timeout_s: float  # --read_timeout_seconds, from admission to the body's last byte.
 
 
 def _headers(scope) -> dict[bytes, bytes]:
@@ -63,9 +56,9 @@ class RequestBodies:
     whole body or its first bytes (it refuses only what more bytes cannot make right)."""
 
     def __init__(
-        self, app, limits: Limits, budget: ByteBudget, check: Callable[[dict, bytes], str | None]
+        self, app, max_bytes: int, budget: ByteBudget, check: Callable[[dict, bytes], str | None]
     ):
-        self.app, self.limits, self.budget, self.check = app, limits, budget, check
+        self.app, self.max_bytes, self.budget, self.check = app, max_bytes, budget, check
 
     async def __call__(self, scope, receive, send):
         headers = _headers(scope) if scope["type"] == "http" else {}
@@ -81,17 +74,22 @@ class RequestBodies:
                     "(send identity or gzip)",
                 )
             size = int(length) if length is not None else None  # uvicorn refused non-numbers.
-            if size is not None and size > self.limits.max_bytes:
-                raise _too_large(f"request body of {size} bytes is", self.limits.max_bytes)
+            if size is not None and size > self.max_bytes:
+                raise _too_large(f"request body of {size} bytes is", self.max_bytes)
             # What the body may take decoded: its length, else (chunked or gzip) the limit.
             reserve = size if size is not None and encoding == b"identity" else None
-            async with self.budget.hold(reserve or self.limits.max_bytes):
+            reserve = reserve or self.max_bytes
+            if not self.budget.take(reserve):
+                await self.budget.wait(reserve)
+            try:
                 body = await self._read(scope, receive, check=encoding == b"identity")
                 if encoding == b"gzip":
-                    body = _gunzip(body, self.limits.max_bytes)
+                    body = _gunzip(body, self.max_bytes)
                     scope = dict(scope, headers=_decoded_headers(scope, len(body)))
                 self._check(scope, body)
                 await self.app(scope, _replay(body, receive), send)
+            finally:
+                self.budget.give(reserve)
         except Busy as e:  # Not logged: an overload would flood the log.
             await protocol.error_response(503, str(e), {"Retry-After": "1"})(scope, receive, send)
         except Refused as e:
@@ -108,32 +106,23 @@ class RequestBodies:
             raise Refused(400, problem)
 
     async def _read(self, scope, receive, check: bool) -> bytes:
-        """The whole body, within the size limit and the read deadline; with `check`, its first
-        1, 2, 4... MiB are checked as they come (a 31 MB batch over --max_batch is refused at
-        2 MiB: 0.03 s, where reading it took 0.3 s)."""
+        """The whole body, within the size limit (its read deadline is the protocol's); with
+        `check`, its first 1, 2, 4... MiB are checked as they come (a 31 MB batch over
+        --max_batch is refused at 2 MiB: 0.03 s, where reading it took 0.3 s)."""
         chunks, size, checked = [], 0, EARLY_CHECK_BYTES
-        try:
-            async with asyncio.timeout(self.limits.read_timeout_s):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise Disconnected
-                    chunks.append(message.get("body", b""))
-                    size += len(chunks[-1])
-                    if size > self.limits.max_bytes:  # Chunked: its length was not known.
-                        raise _too_large("chunked request body grew", self.limits.max_bytes, True)
-                    if not message.get("more_body", False):
-                        return b"".join(chunks)
-                    if check and size >= checked:
-                        checked *= 2
-                        self._check(scope, b"".join(chunks))
-        except TimeoutError:
-            raise Refused(
-                408,
-                f"request body not received within {self.limits.read_timeout_s:g} s "
-                f"({size} bytes came; --read_timeout_seconds)",
-                close=True,
-            ) from None
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":  # Gone, or cut off at the deadline.
+                raise Disconnected
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:  # Chunked: its length was not known.
+                raise _too_large("chunked request body grew", self.max_bytes, True)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+            if check and size >= checked:
+                checked *= 2
+                self._check(scope, b"".join(chunks))
 
 
 def _decoded_headers(scope, size: int) -> list[tuple[bytes, bytes]]:

@@ -1,6 +1,6 @@
 """One worker's HTTP server: uvicorn (uvloop, httptools) serving the app on the socket the workers
 share, with its limits: at most --max_connections connections or requests at once (more get
-uvicorn's 503), a header deadline, KServe's keep-alive, a graceful stop."""
+uvicorn's 503), a read deadline, KServe's keep-alive, a graceful stop."""
 
 import socket
 
@@ -22,7 +22,7 @@ def run(
     """Serves `app` on `listening` until SIGTERM (then finishes the requests in flight)."""
     config = uvicorn.Config(
         app,
-        http=kserve_internals.header_deadline(read_timeout_s),
+        http=kserve_internals.read_deadline(read_timeout_s),
         limit_concurrency=max_connections,
         timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=grace_s,

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 
 from keras_dae.export.serving import kserve_internals, protocol
 from keras_dae.export.serving.admission import ByteBudget
-from keras_dae.export.serving.bodies import Limits, RequestBodies
+from keras_dae.export.serving.bodies import RequestBodies
 from keras_dae.export.serving.model import NOT_READY, VERSION_HEADER, AutoencoderModel
 
 CLIENT_ERRORS = (InvalidInput, ModelNotFound)
@@ -29,7 +29,7 @@ class OneLineClientErrors(logging.Filter):
 
 
 def install(
-    app: FastAPI, model: AutoencoderModel, limits: Limits, budget: ByteBudget, max_batch: int
+    app: FastAPI, model: AutoencoderModel, max_body_bytes: int, budget: ByteBudget, max_batch: int
 ) -> None:
     """Adds the status route (tried before KServe's on its path), the bodies' middleware and the
     error handlers to KServe's built `app`."""
@@ -72,7 +72,7 @@ def install(
     app.add_api_route(STATUS_PATH, model_status, methods=["GET"])
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ModelNotReady, not_ready)
-    app.add_middleware(RequestBodies, limits=limits, budget=budget, check=unparsed_check)
+    app.add_middleware(RequestBodies, max_bytes=max_body_bytes, budget=budget, check=unparsed_check)
     logging.getLogger("kserve").addFilter(OneLineClientErrors())
     kserve_internals.first_routes(
         app, lambda route: getattr(route, "endpoint", None) is model_status
