@@ -361,24 +361,21 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(results: list[dict], path: str) -> None:
-    """The server's RSS over time for each runtime, kills and withdrawals marked."""
-    fig = Figure(figsize=(8, 4))
-    ax = fig.subplots()
-    for result in results:
+def plot(results: list[dict], path: str, publish_seconds: float) -> None:
+    """The server's RSS over time, one panel per runtime, kills and withdrawals marked."""
+    marks = (("killed", "x", "a worker killed"), ("withdrew", "v", "withdrawal"))
+    fig = Figure(figsize=(8, 2.2 + 2.2 * len(results)))
+    axes = fig.subplots(len(results), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, result in zip(axes, results):
         t, rss = np.array(result["rss_over_time"]).T
-        (line,) = ax.plot(t / 60, rss, label=f"{result['runtime']} (2 workers)")
-        for when, kind, _ in result["events"]:
-            if kind in ("killed", "withdrew"):
-                at = np.interp(when, t, rss)
-                ax.plot(when / 60, at, "x" if kind == "killed" else "v", color=line.get_color())
-    ax.set(xlabel="minute", ylabel="server RSS, all processes (MiB)")
-    ax.set_title(
-        f"Soak: a version published every {FLAGS.publish_seconds:g} s; x: a worker killed, "
-        "v: the served version withdrawn"
-    )
-    ax.grid(alpha=0.3)
-    ax.legend()
+        ax.plot(t / 60, rss, color="tab:blue")
+        for kind, marker, label in marks:
+            when = np.array([w for w, k, _ in result["events"] if k == kind])
+            ax.plot(when / 60, np.interp(when, t, rss), marker, color="tab:red", label=label)
+        ax.set(ylabel="RSS (MiB)", title=f"{result['runtime']}, 2 workers: all processes")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    axes[-1].set_xlabel(f"minute (a version published every {publish_seconds:g} s)")
     save(fig, path)
 
 
@@ -406,7 +403,7 @@ def main(argv):
         with open(FLAGS.output, "w") as f:
             json.dump(summary, f, indent=1)
     if FLAGS.plot:
-        plot(results, FLAGS.plot)
+        plot(results, FLAGS.plot, FLAGS.publish_seconds)
     for result in results:
         brief = {k: v for k, v in result.items() if k not in ("rows", "rss_over_time", "events")}
         print(json.dumps(brief))
