@@ -46,6 +46,15 @@ def build(data, type_name: str, path: str):
     )
 
 
+def quantity(value: str) -> float:
+    """A Kubernetes quantity ("2", "500m", "512Mi", "2Gi") as a number."""
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    for unit, factor in units.items():
+        if str(value).endswith(unit):
+            return float(str(value)[: -len(unit)]) * factor
+    return float(value)
+
+
 class DeployTest(parameterized.TestCase):
     @parameterized.parameters("tfserving-inferenceservice.yaml", "litert-inferenceservice.yaml")
     def test_inference_service_is_valid_and_round_trips(self, name):
@@ -54,6 +63,24 @@ class DeployTest(parameterized.TestCase):
         service = build(data, "V1beta1InferenceService", name)
         self.assertEqual(ApiClient().sanitize_for_serialization(service), data)
         self.assertEqual(service.kind, "InferenceService")
+
+    @parameterized.parameters("tfserving-inferenceservice.yaml", "litert-inferenceservice.yaml")
+    def test_inference_service_scales_on_load(self, name):
+        with open(os.path.join(DEPLOY, name)) as f:
+            predictor = yaml.safe_load(f)["spec"]["predictor"]
+        self.assertIn(predictor["scaleMetric"], ("concurrency", "rps"))  # Knative's KPA metrics.
+        self.assertGreater(predictor["scaleTarget"], 0)
+        self.assertLess(0, predictor["minReplicas"])
+        self.assertLess(predictor["minReplicas"], predictor["maxReplicas"])
+        container = predictor.get("model") or predictor["containers"][0]
+        resources = container["resources"]
+        for kind in ("cpu", "memory"):
+            self.assertLessEqual(
+                quantity(resources["requests"][kind]), quantity(resources["limits"][kind]), kind
+            )
+        if name.startswith("litert"):  # One worker per CPU requested.
+            workers = next(a for a in container["args"] if a.startswith("--workers="))
+            self.assertEqual(quantity(resources["requests"]["cpu"]), int(workers.split("=")[1]))
 
     def test_checker_refuses_unknown_fields_and_wrong_types(self):
         with open(os.path.join(DEPLOY, "litert-inferenceservice.yaml")) as f:

@@ -13,7 +13,8 @@ from packaging.utils import canonicalize_name
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The modules of the [train] install (TensorFlow, Keras, matplotlib, scikit-learn): keras_dae's
 # own top level (training, evaluation) but its commands and notebook glue, the export's
-# conversion stage, and the server's SavedModel runtime. Every other module is TensorFlow-free, new ones included.
+# conversion stage, and the server's SavedModel runtime. Every other module is TensorFlow-free,
+# new ones included.
 TRAIN_FOLDERS = ("export/convert/", "export/serving/savedmodel_runtime.py")
 TENSORFLOW_FREE_AT_TOP = (
     "keras_dae/__init__.py",
