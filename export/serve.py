@@ -13,7 +13,7 @@ import sys
 from keras_dae import flags
 from keras_dae.core.errors import ExportError, one_line_errors
 
-with one_line_errors("keras_dae.export.serve"):  # The base install has no kserve: one line.
+with one_line_errors(flags.program_name(sys.argv)):  # The base install has no kserve: one line.
     from kserve import ModelServer
 
     from keras_dae.export.serving import http_server, kserve_internals, routes, runtimes, workers

@@ -183,8 +183,21 @@ class InstallTest(absltest.TestCase):
         self.assertEqual(serve.returncode, 1)
         self.assertNotIn("Traceback", serve.stderr)
         self.assertIn(
-            "kserve is not installed: this needs pip install 'keras-dae[serve]'", serve.stderr
+            "keras-dae-serve: error: kserve is not installed: this needs pip install "
+            "'keras-dae[serve]'",
+            serve.stderr,
         )
+        help_text = run_in(bin_dir, "keras-dae-infer", "--help", cwd=self.work).stdout
+        self.assertIn("Edge inference: denoise images", help_text)  # The command's own usage,
+        self.assertIn("--corrupt", help_text)  # and its flags, as `python -m` shows them.
+
+    def test_editable_install_runs_from_the_checkout(self):
+        bin_dir = fresh_environment(os.path.join(self.tmp, "venv-edit"), ROOT, "", editable=True)
+        verify = run_in(bin_dir, "keras-dae-export", "verify", self.export_dir, cwd=self.work)
+        self.assertEqual(verify.returncode, 0, verify.stderr[-2000:])
+        code = "import keras_dae.export, keras_dae.flags; print(keras_dae.export.__file__)"
+        where = run_in(bin_dir, "python", "-c", code, cwd=self.work)
+        self.assertEqual(where.stdout.strip(), os.path.join(ROOT, "export", "__init__.py"))
 
 
 if __name__ == "__main__":
