@@ -19,5 +19,9 @@ def loader(
         from keras_dae.export.serving import savedmodel_runtime  # noqa: PLC0415 (optional TensorFlow)
 
         savedmodel_runtime.set_threads(*threads)
-        return lambda export_dir, version: warm_up(savedmodel_runtime.load(export_dir, version))
-    return lambda export_dir, version: warm_up(litert_runtime.load(export_dir, version, variant))
+        return lambda export_dir, version: warm_up(
+            savedmodel_runtime.load(export_dir, version), export_dir
+        )
+    return lambda export_dir, version: warm_up(
+        litert_runtime.load(export_dir, version, variant), export_dir
+    )
