@@ -38,5 +38,11 @@ __all__ = [
     "prediction_service_pb2_grpc",
     "tensor_pb2",
     "tensor_shape_pb2",
+    "tf_names",
     "types_pb2",
 ]
+
+
+def tf_names(text: str) -> str:
+    """`text` (a protobuf error) with TF Serving's message names instead of the renamed ones."""
+    return text.replace('"ovmsclient.', '"tensorflow.')
