@@ -17,35 +17,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from keras_dae.export.serving import protocol, tfs_grpc
-from keras_dae.export.serving.servables import Servable, model_not_found
-from keras_dae.export.serving.served import Served
+from keras_dae.export.serving import tfs_grpc
+from tests.servable_fixtures import SIGNATURES, infer, lookup
 from tests.serving_fixtures import free_port
-
-SIGNATURES = protocol.signatures(latent_dim=4, input_max=1.0)
-OUTPUTS = {"serving_default": 784, "encode": 4, "decode": 784}
-
-
-def version(number: int) -> Served:
-    """A stand-in version: each output is the input's row sums times the version number."""
-
-    def call(name, x):
-        return np.repeat(x.sum(1, keepdims=True) * number, OUTPUTS[name], 1).astype(np.float32)
-
-    return Served(number, SIGNATURES, call)
-
-
-SERVABLE = Servable("dae", {1: version(1), 2: version(2)}, {"stable": 1, "canary": 2})
-
-
-def lookup(name: str) -> Servable:
-    if name != "dae":
-        raise model_not_found(name)
-    return SERVABLE
-
-
-async def infer(served, name, x):
-    return served.call(name, x)
 
 
 def predict_request(signature="serving_default", rows=2, **spec) -> predict_pb2.PredictRequest:
