@@ -379,6 +379,14 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
         **define,
     )
     flags.DEFINE_integer(
+        "max_worker_deaths_per_minute",
+        5,
+        "A worker killed by a signal is restarted in its place; this many deaths within a "
+        "minute stop the server (a worker that keeps dying).",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_integer(
         "tensorflow_intra_op_parallelism",
         1,
         "Threads of one SavedModel op (TensorFlow Serving's flag; 0: TensorFlow picks). "
@@ -404,7 +412,39 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_integer(
         "max_body_bytes",
         32 << 20,
-        "Largest request body in bytes (more: 413).",
+        "Largest request body in bytes, gzip-encoded ones counted decoded (more: 413).",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "max_inflight_bytes",
+        None,
+        "Most request body bytes one worker holds at once, from reading to answering "
+        "(chunked and gzip bodies count as --max_body_bytes); more wait "
+        "--admission_wait_seconds, then 503. At least --max_body_bytes (the default).",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_float(
+        "admission_wait_seconds",
+        1.0,
+        "How long a request waits for room under --max_inflight_bytes before its 503.",
+        lower_bound=0,
+        **define,
+    )
+    flags.DEFINE_float(
+        "read_timeout_seconds",
+        30,
+        "A request's header must arrive within it (of the connection, or of its first "
+        "byte), and its body within it of admission; else 408 and the connection closes.",
+        lower_bound=0.1,
+        **define,
+    )
+    flags.DEFINE_integer(
+        "max_connections",
+        1000,
+        "Most connections (or requests in progress) per worker; requests beyond get 503 "
+        "(uvicorn's --limit-concurrency). Under the usual 1024 open files of a process.",
         lower_bound=1,
         **define,
     )
@@ -443,6 +483,13 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
     )
     flags.DEFINE_boolean(
         "log_requests", False, "Log one access line per request (costs throughput).", **define
+    )
+    flags.register_multi_flags_validator(
+        ["max_inflight_bytes", "max_body_bytes"],
+        lambda f: f["max_inflight_bytes"] is None or f["max_inflight_bytes"] >= f["max_body_bytes"],
+        "--max_inflight_bytes must be at least --max_body_bytes (else a body at the limit "
+        "could never be admitted)",
+        flag_values=flag_values,
     )
 
 
@@ -486,6 +533,48 @@ def define_serving_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
         **define,
     )
     flags.DEFINE_string("output", None, "Also write the JSON results to this file.", **define)
+
+
+def define_soak_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of benchmarks/soak.py."""
+    define = {"flag_values": flag_values}
+    flags.DEFINE_string(
+        "export_dir",
+        None,
+        "An export made by `python -m export`: its latest version is what gets published "
+        "again and again (into a temporary export; this one is left alone).",
+        required=True,
+        **define,
+    )
+    flags.DEFINE_list(
+        "runtimes", ["litert", "savedmodel"], "The servers to soak, one after the other.", **define
+    )
+    flags.DEFINE_integer("minutes", 10, "Duration of each soak.", lower_bound=1, **define)
+    flags.DEFINE_integer(
+        "rate", 1000, "Requests/s of the steady load (hey's fixed rate).", lower_bound=1, **define
+    )
+    flags.DEFINE_integer("connections", 8, "Connections of the load.", lower_bound=1, **define)
+    flags.DEFINE_integer("workers", 2, "Server workers (--workers).", lower_bound=1, **define)
+    flags.DEFINE_float(
+        "publish_seconds", 30, "A new version is published this often.", lower_bound=1, **define
+    )
+    flags.DEFINE_integer(
+        "withdraw_every",
+        4,
+        "Every this many publishes, the served version is withdrawn 10 s later.",
+        lower_bound=1,
+        **define,
+    )
+    flags.DEFINE_float(
+        "kill_seconds",
+        100,
+        "A random worker is killed (SIGKILL) at random intervals of about this mean.",
+        lower_bound=5,
+        **define,
+    )
+    flags.DEFINE_integer("seed", 0, "Seed of the kills' timing and victims.", **define)
+    flags.DEFINE_string("output", None, "Also write the JSON results to this file.", **define)
+    flags.DEFINE_string("plot", None, "Write the RSS-over-time plot (PNG) here.", **define)
 
 
 def define_evaluate_flags(flag_values: flags.FlagValues = FLAGS):

@@ -19,8 +19,10 @@ from keras_dae.core.errors import ExportError, one_line_errors
 with one_line_errors("keras_dae.export.serve"):  # The base install has no kserve: one line.
     from kserve import ModelServer
 
-    from keras_dae.export.serving import kserve_internals, routes, runtimes, workers
+    from keras_dae.export.serving import http_server, kserve_internals, routes, runtimes, workers
+    from keras_dae.export.serving.admission import ByteBudget
     from keras_dae.export.serving.batching import Batcher
+    from keras_dae.export.serving.bodies import Limits
     from keras_dae.export.serving.model import AutoencoderModel
     from keras_dae.export.serving.versions import VersionSource, VersionWatcher, settle
 
@@ -35,14 +37,16 @@ def make_batcher() -> Batcher | None:
     return Batcher(FLAGS.max_batch_size, FLAGS.batch_timeout_micros / 1e6) if enabled else None
 
 
-def serve(prog: str, listening: socket.socket, index: int) -> int:
-    """One worker: loads the highest good version, watches for newer ones and answers on
-    `listening` until SIGTERM (then finishes the requests in flight and returns 0)."""
+def serve(prog: str, listening: socket.socket, index: int, respawned: bool) -> int:
+    """One worker: loads the highest good version, watches the export and answers on
+    `listening` until SIGTERM (then finishes the requests in flight and returns 0). A worker
+    restarted after a death starts not ready when no version is left to serve."""
     try:
         threads = FLAGS.tensorflow_intra_op_parallelism, FLAGS.tensorflow_inter_op_parallelism
         load = runtimes.loader(FLAGS.runtime, FLAGS.variant, threads)
+        settle()
         source = VersionSource(FLAGS.export_dir, load)
-        served = source.first()
+        served = source.best() if respawned else source.first()
     except ExportError as e:
         if index == 0:  # The other workers met the same problem.
             print(f"{prog}: error: {e}", file=sys.stderr)
@@ -50,21 +54,28 @@ def serve(prog: str, listening: socket.socket, index: int) -> int:
     model = AutoencoderModel(FLAGS.model_name, served, FLAGS.max_batch, make_batcher())
     server = ModelServer(http_port=FLAGS.port, enable_grpc=False, grace_period=FLAGS.grace_seconds)
     server.register_model(model)
-    rest = kserve_internals.rest_server(server, FLAGS.port, FLAGS.grace_seconds)
-    routes.install(kserve_internals.fastapi_app(), model, FLAGS.max_body_bytes)
+    rest = kserve_internals.rest_app(server)
+    routes.install(
+        rest,
+        model,
+        Limits(FLAGS.max_body_bytes, FLAGS.read_timeout_seconds),
+        ByteBudget(FLAGS.max_inflight_bytes or FLAGS.max_body_bytes, FLAGS.admission_wait_seconds),
+        FLAGS.max_batch,
+    )
     for logger in ("uvicorn.access", "kserve.trace"):  # A line (or two) per request.
         logging.getLogger(logger).disabled = not FLAGS.log_requests
     logging.getLogger("kserve").info(
-        "worker %d serving %s version %d on port %d (%s)",
+        "worker %d serving %s version %s on port %d (%s)",
         index,
         FLAGS.export_dir,
-        served.version,
+        served.version if served is not None else "none (not ready)",
         listening.getsockname()[1],
         FLAGS.runtime,
     )
-    settle()
-    VersionWatcher(source, served.version, model.swap, FLAGS.poll_seconds).start()
-    rest.run(sockets=[listening])  # What KServe's own workers run; uvicorn picks uvloop.
+    VersionWatcher(source, served, model.swap, FLAGS.poll_seconds).start()
+    http_server.run(
+        rest, listening, FLAGS.read_timeout_seconds, FLAGS.max_connections, FLAGS.grace_seconds
+    )
     return 0
 
 
@@ -74,7 +85,13 @@ def main(argv):
         if not FLAGS.export_dir or len(argv) > 1:
             raise ExportError("--export_dir is required and takes no arguments (see --help)")
         listening = workers.listen(FLAGS.port)
-    sys.exit(workers.run(FLAGS.workers, lambda index: serve(prog, listening, index)))
+    sys.exit(
+        workers.run(
+            FLAGS.workers,
+            lambda index, respawned: serve(prog, listening, index, respawned),
+            FLAGS.max_worker_deaths_per_minute,
+        )
+    )
 
 
 def run():

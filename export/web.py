@@ -55,7 +55,8 @@ def served_folders(export_dir: str) -> dict[str, str]:
 
 
 def resolve(folders: dict[str, str], url_path: str) -> str | None:
-    """The file a URL path names, or None: no '..', no hidden names, never outside its folder."""
+    """The file a URL path (/...) names, or None: no '..', no hidden names, never outside its
+    folder."""
     parts = urllib.parse.unquote(urllib.parse.urlsplit(url_path).path).split("/")[1:]
     if any(p in ("", ".", "..") or p.startswith(".") or "\\" in p or "\0" in p for p in parts):
         return None if parts != [""] else os.path.join(WEB_DIR, "index.html")
@@ -77,6 +78,9 @@ class Handler(BaseHTTPRequestHandler):
         super().__init__(*args, **kwargs)
 
     def send_file(self, body: bool) -> None:
+        if not urllib.parse.urlsplit(self.path).path.startswith("/"):  # `*`, `?x`
+            self.send_error(HTTPStatus.BAD_REQUEST, "the request target must be a path")
+            return
         path = resolve(self.folders, self.path)
         if path is None:
             self.send_error(HTTPStatus.NOT_FOUND)

@@ -1,29 +1,38 @@
-"""The private KServe parts that export/serving/kserve_internals.py uses exist in the installed
-kserve, and that kserve is the version they were checked against."""
+"""The private parts of KServe and uvicorn that export/serving/kserve_internals.py uses exist in
+the installed versions, and those are the versions they were checked against."""
 
 import importlib.metadata
 
 from absl.testing import absltest
-from kserve.protocol.rest.server import RESTServer
+from kserve import ModelServer
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from keras_dae.export.serving import kserve_internals
 
 
 class KServeInternalsTest(absltest.TestCase):
-    def test_installed_version_is_the_checked_one(self):
+    def test_installed_versions_are_the_checked_ones(self):
         self.assertEqual(
-            {"kserve": importlib.metadata.version("kserve")},
+            {name: importlib.metadata.version(name) for name in kserve_internals.CHECKED_VERSIONS},
             kserve_internals.CHECKED_VERSIONS,
-            "kserve changed: recheck every use in export/serving/kserve_internals.py (the "
-            "module-global app, RESTServer built by hand, the timing middleware and route order) "
-            "and run tests/serve_test.py, then update CHECKED_VERSIONS",
+            "kserve or uvicorn changed: recheck every use in export/serving/kserve_internals.py "
+            "(the module-global app built by RESTServer.create_application, the timing "
+            "middleware, the route order, and the httptools protocol's callbacks and fields) "
+            "and run tests/serve_test.py and tests/serve_faults_test.py, then update "
+            "CHECKED_VERSIONS",
         )
 
     def test_the_private_parts_exist(self):
-        app = kserve_internals.fastapi_app()
-        self.assertTrue(hasattr(app.router, "lifespan_context"))
+        app = kserve_internals.rest_app(ModelServer(enable_grpc=False))
         self.assertTrue(hasattr(app, "user_middleware"))
-        self.assertTrue(callable(RESTServer.run))
+        self.assertNotIn("TimingMiddleware", [m.cls.__name__ for m in app.user_middleware])
+        app.add_api_route("/first", self.test_the_private_parts_exist)
+        kserve_internals.first_routes(app, lambda route: getattr(route, "path", "") == "/first")
+        self.assertEqual(app.router.routes[0].path, "/first")
+        protocol = kserve_internals.header_deadline(1.0)
+        self.assertTrue(issubclass(protocol, HttpToolsProtocol))
+        for name in ("connection_made", "on_message_begin", "on_headers_complete"):
+            self.assertTrue(callable(getattr(HttpToolsProtocol, name)), name)
 
 
 if __name__ == "__main__":

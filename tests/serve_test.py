@@ -16,13 +16,13 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from keras_dae import data, model
-from keras_dae.core import durable, rundir
-from keras_dae.export import layout, manifest, parity, publish
+from keras_dae.core import rundir
+from keras_dae.export import parity
 from keras_dae.model import reconstructor
 from tests.cli import CliAssertions, run_module
 from tests.export_fixtures import publish_test_version, train_tiny_run
 from tests.idx_fixtures import write_mnist_dir
-from tests.serving_fixtures import Server, predict, request
+from tests.serving_fixtures import Server, predict, publish_copy, request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIMIT_BYTES = 256 << 10  # The LiteRT server's --max_body_bytes.
@@ -168,26 +168,7 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         self.assertNotIn("Traceback", self.litert.log_text())
 
     def publish_copy(self, version: int, tamper: bool = False) -> None:
-        """Publishes `version` as a copy of version 1 through the export's own staging and
-        publishing; with `tamper`, one file differs from its manifest (changed before the
-        renames, as publish.publish makes them)."""
-        staging = publish.stage(self.export_dir)
-        self.assertEqual(staging.version, version)
-        shutil.copytree(
-            layout.saved_model_dir(self.export_dir, 1), staging.saved_model, dirs_exist_ok=True
-        )
-        shutil.copytree(layout.version_dir(self.export_dir, 1), staging.record, dirs_exist_ok=True)
-        if not tamper:
-            publish.publish(self.export_dir, staging)
-            return
-        durable.write_json(
-            os.path.join(staging.record, layout.MANIFEST),
-            manifest.build(version, staging.saved_model, staging.record),
-        )
-        with open(os.path.join(staging.record, layout.MODEL_INFO), "a") as f:
-            f.write(" ")
-        durable.rename(staging.saved_model, layout.saved_model_dir(self.export_dir, version))
-        durable.rename(staging.record, layout.version_dir(self.export_dir, version))
+        self.assertEqual(publish_copy(self.export_dir, tamper), version)
 
     def test_hot_swap_under_load_and_bad_version_skipped(self):
         body = {"instances": self.x[:1].tolist()}

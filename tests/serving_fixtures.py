@@ -1,7 +1,11 @@
 """A server under test: `python -m export.serve` (or an installed command) as a subprocess on a
-free port, and the HTTP requests the tests send it."""
+free port, its memory, the HTTP requests the tests send it, and versions published into its
+export."""
 
 import json
+import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,6 +14,8 @@ import time
 import urllib.error
 import urllib.request
 
+from keras_dae.core import durable
+from keras_dae.export import layout, manifest, publish
 from tests.cli import ROOT
 
 
@@ -78,6 +84,29 @@ class Server:
         with open(self.log_path) as f:
             return f.read()
 
+    def rss_mib(self) -> float:
+        """The resident memory of the server, its process and its workers together."""
+        return sum(rss_mib(pid) for pid in [self.process.pid, *self.worker_pids()])
+
+
+def rss_mib(pid: int) -> float:
+    """The resident memory of process `pid` (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)[1]) / 1024
+    except (FileNotFoundError, TypeError):  # Gone, or a zombie (no VmRSS).
+        return 0.0
+
+
+def wait_until(condition, timeout: float = 60.0, every: float = 0.02) -> bool:
+    """Polls `condition` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+    return True
+
 
 def request(url: str, body=None, method: str = "POST", content_type: str | None = None):
     """(status, headers, body text) of one HTTP request; `body` is JSON-encoded unless bytes."""
@@ -97,3 +126,32 @@ def predict(server: Server, body, content_type: str | None = "application/json")
     if status != 200:
         raise AssertionError(f"{status}: {text}")
     return headers, json.loads(text)
+
+
+def publish_copy(export_dir: str, tamper: bool = False, source: str | None = None) -> int:
+    """Publishes the next version of `export_dir` as a copy of version 1 of `source` (default:
+    `export_dir`) through the export's own staging and publishing; returns its number. With
+    `tamper`, one file differs from its manifest (changed before the renames, as
+    publish.publish makes them)."""
+    staging = publish.stage(export_dir)
+    source = source or export_dir
+    shutil.copytree(layout.saved_model_dir(source, 1), staging.saved_model, dirs_exist_ok=True)
+    shutil.copytree(layout.version_dir(source, 1), staging.record, dirs_exist_ok=True)
+    if not tamper:
+        publish.publish(export_dir, staging)
+        return staging.version
+    durable.write_json(
+        os.path.join(staging.record, layout.MANIFEST),
+        manifest.build(staging.version, staging.saved_model, staging.record),
+    )
+    with open(os.path.join(staging.record, layout.MODEL_INFO), "a") as f:
+        f.write(" ")
+    durable.rename(staging.saved_model, layout.saved_model_dir(export_dir, staging.version))
+    durable.rename(staging.record, layout.version_dir(export_dir, staging.version))
+    return staging.version
+
+
+def withdraw(export_dir: str, version: int) -> None:
+    """Removes `version` as an operator rolls back: both its folders, the SavedModel first."""
+    shutil.rmtree(layout.saved_model_dir(export_dir, version))
+    shutil.rmtree(layout.version_dir(export_dir, version))

@@ -112,6 +112,17 @@ class ServerTest(CliAssertions, absltest.TestCase):
             self.assertEqual(self.get(path)[0], 404, path)
         self.assertEqual(self.get("/", "POST")[0], 501)
 
+    def test_malformed_request_lines_get_a_4xx(self):
+        """Before: `GET *` and `GET ?x` got no answer and an IndexError's traceback."""
+        errors = []
+        self.server.handle_error = lambda *args: errors.append(args)  # socketserver's traceback.
+        for target in ("*", "?x", "#a", "http://x"):
+            with socket.create_connection(self.server.server_address, timeout=10) as connection:
+                connection.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                status_line = connection.makefile("rb").readline()
+            self.assertRegex(status_line, rb"^HTTP/1\.[01] 4\d\d ", target)
+        self.assertEqual(errors, [])
+
     def test_cli_errors_are_one_line(self):
         taken = socket.socket()
         taken.bind(("127.0.0.1", 0))

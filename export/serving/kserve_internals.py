@@ -1,51 +1,96 @@
-"""Every use of KServe's private parts, fenced here, each with its reason; nothing else in the
-server touches them. Checked against CHECKED_VERSIONS (tests/kserve_internals_test.py fails with
-what to recheck when the installed kserve differs): recheck each use before changing the pin."""
+"""Every use of the private parts of the serving stack, KServe's and the uvicorn under it, fenced
+here, each with its reason; nothing else in the server touches them. Checked against
+CHECKED_VERSIONS (tests/kserve_internals_test.py fails with what to recheck when an installed
+version differs): recheck each use before changing a pin."""
 
-import contextlib
+from collections.abc import Callable
 
 from fastapi import FastAPI
 from kserve import ModelServer
 from kserve.model_server import FASTAPI_APP_IMPORT_STRING
 from kserve.model_server import app as kserve_app
 from kserve.protocol.rest.server import RESTServer
+from starlette.routing import BaseRoute
 from timing_asgi import TimingMiddleware
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-CHECKED_VERSIONS = {"kserve": "0.21.0"}
+from keras_dae.export.serving import protocol
 
-
-def fastapi_app() -> FastAPI:
-    """KServe's module-global FastAPI app, which its REST server runs: the one place our routes,
-    middleware and error handlers can be added (KServe has no public hook for them)."""
-    return kserve_app
+CHECKED_VERSIONS = {"kserve": "0.21.0", "uvicorn": "0.54.0"}
 
 
-def rest_server(server: ModelServer, port: int, grace_seconds: int) -> RESTServer:
-    """KServe's REST server of `server`, built by hand as `ModelServer.start` builds it: `start`
-    binds its own socket and runs its own event loop, where forked workers must share one socket
-    (`RESTServer.run(sockets=...)`, what KServe's own spawned workers run)."""
-    return RESTServer(
+def rest_app(server: ModelServer) -> FastAPI:
+    """KServe's module-global FastAPI app with `server`'s routes, error handlers and middleware,
+    as `RESTServer.run` builds it before serving (KServe has no public way to get the app, nor
+    to serve it on a socket shared by forked workers), less KServe's timing middleware, which
+    matched every route again to name a log line that is off and called getrusage twice per
+    request (14% of a request's time in a profile)."""
+    RESTServer(
         FASTAPI_APP_IMPORT_STRING,
         server.dataplane,
         server.model_repository_extension,
-        port,
-        grace_period=grace_seconds,
+        http_port=0,  # Unused: RESTServer's own uvicorn server is never run.
+    ).create_application()
+    kserve_app.user_middleware = [
+        m for m in kserve_app.user_middleware if m.cls is not TimingMiddleware
+    ]
+    return kserve_app
+
+
+def first_routes(app: FastAPI, first: Callable[[BaseRoute], bool]) -> None:
+    """Tries the routes `first` picks before the others, which are tried in the order they were
+    added (KServe's, in routers FastAPI includes whole, come first, one of them on the status
+    route's path; FastAPI has no insert)."""
+    app.router.routes.sort(key=lambda route: not first(route))
+
+
+def header_deadline(read_timeout_s: float) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with the header read timeout uvicorn lacks (500 clients that
+    sent half a header held their connections for the whole test): a request's line and headers
+    must arrive within `read_timeout_s` of the connection, or of the request's first byte on a
+    kept-alive one; then 408 with one line, and the connection is closed."""
+    body = protocol.error_body(
+        f"request header not received within {read_timeout_s:g} s (--read_timeout_seconds)"
+    )
+    expired = (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
     )
 
+    class HeaderDeadline(HttpToolsProtocol):
+        deadline = None
 
-def streamline(app: FastAPI, first_path: str) -> None:
-    """At startup (KServe has added its routes and middleware by then): drops KServe's timing
-    middleware, which matches every route again to name a log line that is off and calls
-    getrusage twice per request (14% of a request's time in a profile), and tries the route
-    `first_path` first (KServe registers 15 routes). Neither has a public switch."""
-    lifespan = app.router.lifespan_context
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._arm()
 
-    @contextlib.asynccontextmanager
-    async def streamlined(scope_app):
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
-        app.middleware_stack = None  # Built again, without it, at the first request.
-        app.router.routes.sort(key=lambda route: getattr(route, "path", "") != first_path)
-        async with lifespan(scope_app) as state:
-            yield state
+        def on_message_begin(self):
+            super().on_message_begin()
+            self._arm()
 
-    app.router.lifespan_context = streamlined
+        def on_headers_complete(self):
+            self._disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc):
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self):
+            if self.deadline is None:
+                self.deadline = self.loop.call_later(read_timeout_s, self._expired)
+
+        def _disarm(self):
+            if self.deadline is not None:
+                self.deadline.cancel()
+                self.deadline = None
+
+        def _expired(self):
+            self.deadline = None
+            if self.transport.is_closing():
+                return
+            if self.cycle is None or self.cycle.response_complete:  # No answer being written.
+                self.transport.write(expired)
+            self.transport.close()
+
+    return HeaderDeadline

@@ -3,10 +3,12 @@ one-output signatures: request bodies checked into a float32 batch, results shap
 shapes them (a single output tensor is not wrapped in its name). No TensorFlow here."""
 
 import dataclasses
+import re
 
 import numpy as np
 import orjson
 from kserve.errors import InvalidInput
+from starlette.responses import Response
 
 from keras_dae.core.mnist import PIXELS
 
@@ -129,6 +131,52 @@ def parse(body, signatures_by_name: dict[str, Signature], max_batch: int) -> Req
             for i in instances
         ]
     return Request(signature, _batch(instances, signature, max_batch, "'instances'"), False)
+
+
+# A JSON string (a key when a colon follows) or a bracket: all a row count needs, found in C.
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"\s*:?|[\[\]{}]')
+_BATCH_KEYS = {b'"instances"', b'"inputs"'}
+
+
+def over_max_batch(body: bytes, max_batch: int) -> str | None:
+    """Without parsing `body`: the 400 line when its 'instances' or 'inputs' hold more than
+    `max_batch` rows (a 31 MB body is refused in ms, where orjson took 0.5 s and 8x its size);
+    None when they do not, or when the body is no request's shape (the parser says why)."""
+    if body.count(b"[") <= max_batch + 1:  # A batch of n rows has n + 1 brackets: not over.
+        return None
+    stack, key, rows = [], None, 0
+    for tokens, match in enumerate(_TOKENS.finditer(body)):
+        token = match[0]
+        if tokens > 8 * max_batch + 64 or len(stack) > 4:  # Not a request's shape.
+            return None
+        if token[0] == ord('"'):
+            if len(stack) == 1 and token[-1] == ord(":"):
+                key = token[:-1].rstrip()
+        elif token in b"[{":
+            # A row opens in the batch's list: instances: [row, ...], inputs: [row, ...] or
+            # inputs: {name: [row, ...]}.
+            if key in _BATCH_KEYS and stack[1:] in ([b"["], [b"{", b"["]):
+                rows += 1
+                if rows > max_batch:
+                    name = key.decode().strip('"')
+                    return f"'{name}' holds more than --max_batch {max_batch} instances"
+            stack.append(token)
+        elif stack:
+            stack.pop()
+    return None
+
+
+def json_response(content: dict, status: int = 200, headers=None) -> Response:
+    return Response(orjson.dumps(content), status, headers, media_type="application/json")
+
+
+def error_body(message: str) -> bytes:
+    """TF Serving's error body: {"error": "<one line>"}."""
+    return orjson.dumps({"error": message})
+
+
+def error_response(status: int, message: str, headers=None) -> Response:
+    return Response(error_body(message), status, headers, media_type="application/json")
 
 
 def response(request: Request, outputs: np.ndarray) -> dict:

@@ -1,0 +1,418 @@
+"""Soak test of `python -m export.serve`: for each runtime, a server (--workers 2) under steady
+load from `hey` at a fixed rate for --minutes, while a new version is published every
+--publish_seconds, the served one is withdrawn now and then, a random worker is killed (SIGKILL)
+now and then, and a few clients send oversized, gzip-bomb or half-sent requests.
+
+    python -m benchmarks.soak --export_dir exports/dae [--minutes 10] [--runtimes litert,savedmodel]
+        [--rate 1000] [--output soak.json] [--plot docs/soak-rss.png]
+
+Prints per minute: requests answered and failed (with why), p50/p99, the server's RSS and CPU,
+and what happened (publishes, withdrawals, kills); then the swaps, withdrawals and restarts the
+server logged, the odd clients' answers, and the RSS slope per swap of each worker. The export
+given is only read: versions are published into a temporary copy."""
+
+import collections
+import gzip
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import numpy as np
+from absl import app
+from matplotlib.figure import Figure
+
+from benchmarks.serving import free_port, request_body
+from keras_dae import flags
+from keras_dae.export import layout, publish
+from keras_dae.figures import save
+
+FLAGS = flags.FLAGS
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_S = 2.0  # RSS and CPU are sampled this often.
+ODD_CLIENTS_S = 20.0  # An oversized body, a gzip bomb and slow clients this often.
+SLOW_CLIENTS = 10  # Half-sent headers each time.
+KEPT_VERSIONS = 3  # Older ones are pruned, as an export kept for months is.
+
+
+def publish_copy(export_dir: str, source: tuple[str, str]) -> int:
+    """Publishes the next version of `export_dir` as a copy of `source` (its SavedModel and
+    record folders) through the export's own staging; returns its number."""
+    staging = publish.stage(export_dir)
+    shutil.copytree(source[0], staging.saved_model, dirs_exist_ok=True)
+    shutil.copytree(source[1], staging.record, dirs_exist_ok=True)
+    publish.publish(export_dir, staging)
+    return staging.version
+
+
+def withdraw(export_dir: str, version: int) -> None:
+    shutil.rmtree(layout.saved_model_dir(export_dir, version), ignore_errors=True)
+    shutil.rmtree(layout.version_dir(export_dir, version), ignore_errors=True)
+
+
+def processes(pid: int) -> dict[int, tuple[float, float]]:
+    """{pid: (RSS MiB, CPU seconds)} of the server and its workers."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        pids = [pid, *map(int, f.read().split())]
+    found = {}
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                rss = int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)[1]) / 1024
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            found[p] = rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, TypeError):  # Gone between the listing and the read.
+            pass
+    return found
+
+
+def hey(url: str, body_path: str, seconds: float) -> dict:
+    """One `hey` run at the fixed rate: answered, failed by reason, p50 and p99 in ms."""
+    per_connection = FLAGS.rate / FLAGS.connections
+    out = subprocess.run(
+        ["hey", "-z", f"{seconds}s", "-c", str(FLAGS.connections), "-q", f"{per_connection:g}"]
+        + ["-m", "POST", "-T", "application/json", "-D", body_path, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    statuses = {int(c): int(n) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)}
+    failed = collections.Counter({f"HTTP {c}": n for c, n in statuses.items() if c != 200})
+    errors = re.search(r"Error distribution:\n((?:\s+\[\d+\].*\n?)*)", out)
+    for count, line in re.findall(r"\[(\d+)\]\s+(.*)", errors[1] if errors else ""):
+        reason = re.sub(r'^Post "[^"]*": ', "", line)
+        failed[re.sub(r"\S+->\S+\s", "", reason)] += int(count)  # No addresses.
+    percentile = {p: re.search(rf"{p}% in ([\d.]+) secs", out) for p in (50, 99)}
+    return {
+        "answered": statuses.get(200, 0),
+        "failed": dict(failed),
+        **{f"p{p}_ms": float(m[1]) * 1e3 if m else None for p, m in percentile.items()},
+    }
+
+
+def odd_client(port: int, kind: str, body: bytes) -> tuple[str, float]:
+    """(answer, seconds) of one oversized body, gzip bomb or half-sent header."""
+    start = time.monotonic()
+    try:
+        if kind == "slow":
+            with socket.create_connection(("127.0.0.1", port), timeout=120) as connection:
+                connection.sendall(b"POST /v1/models/dae:predict HTTP/1.1\r\nHost: x\r\nCont")
+                status = connection.makefile("rb").readline().split(b" ")[1:2]
+                answer = f"HTTP {status[0].decode()}" if status else "closed"
+                return answer, time.monotonic() - start
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Content-Type": "application/json"}
+        if kind == "gzip_bomb":
+            headers["Content-Encoding"] = "gzip"
+        connection.request("POST", "/v1/models/dae:predict", body, headers)
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return f"HTTP {response.status}", time.monotonic() - start
+    except (OSError, http.client.HTTPException) as e:
+        return type(e).__name__, time.monotonic() - start
+
+
+class Chaos:
+    """What happens to the server while the load runs, each in its thread, each event logged
+    with its time: publishes and withdrawals, kills, odd clients, and RSS/CPU samples."""
+
+    def __init__(self, server: subprocess.Popen, port: int, export_dir: str, source, seed: int):
+        self.server, self.port, self.export_dir, self.source = server, port, export_dir, source
+        self.random = random.Random(seed)
+        self.stopped = threading.Event()
+        self.start = time.monotonic()
+        self.events: list[tuple[float, str, str]] = []
+        self.samples: list[tuple[float, dict]] = []
+        self.before_publish: list[dict] = []  # Each worker's RSS before each publish.
+        self.odd: list[tuple[str, str, float]] = []
+        self.lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=target, daemon=True)
+            for target in (self.publisher, self.killer, self.odd_clients, self.sampler)
+        ]
+
+    def event(self, kind: str, detail: str) -> None:
+        self.events.append((time.monotonic() - self.start, kind, detail))
+
+    def wait(self, seconds: float) -> bool:
+        return not self.stopped.wait(max(seconds, 0))
+
+    def publisher(self):
+        published = 0
+        while self.wait(self.start + (published + 1) * FLAGS.publish_seconds - time.monotonic()):
+            self.before_publish.append(
+                {p: rss for p, (rss, _) in processes(self.server.pid).items()}
+            )
+            version = publish_copy(self.export_dir, self.source)
+            published += 1
+            self.event("published", str(version))
+            for old in layout.published_versions(self.export_dir)[:-KEPT_VERSIONS]:
+                withdraw(self.export_dir, old)
+            if published % FLAGS.withdraw_every == 0 and self.wait(10):
+                served = layout.latest_version(self.export_dir)
+                withdraw(self.export_dir, served)
+                self.event("withdrew", str(served))
+
+    def killer(self):
+        while self.wait(FLAGS.kill_seconds * self.random.uniform(0.5, 1.5)):
+            with open(f"/proc/{self.server.pid}/task/{self.server.pid}/children") as f:
+                workers = sorted(map(int, f.read().split()))
+            if workers:
+                victim = self.random.choice(workers)
+                os.kill(victim, signal.SIGKILL)
+                self.event("killed", str(victim))
+
+    def odd_clients(self):
+        row = b"[" + b",".join([b"0"] * 784) + b"]"
+        kinds = {
+            "oversized": b'{"instances": [' + b",".join([row] * 20_000) + b"]}",  # 31 MB.
+            "gzip_bomb": gzip.compress(b" " * (64 << 20)),
+            **{f"slow{i}": b"" for i in range(SLOW_CLIENTS)},
+        }
+        while self.wait(ODD_CLIENTS_S):
+            for kind, body in kinds.items():
+                threading.Thread(target=self.odd_client, args=(kind, body), daemon=True).start()
+
+    def odd_client(self, kind: str, body: bytes) -> None:
+        kind = "slow" if kind.startswith("slow") else kind
+        answer, seconds = odd_client(self.port, kind, body)
+        with self.lock:
+            if not self.stopped.is_set():  # Not cut short by the server's stop.
+                self.odd.append((kind, answer, seconds))
+
+    def sampler(self):
+        while self.wait(SAMPLE_S):
+            self.samples.append((time.monotonic() - self.start, processes(self.server.pid)))
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.stopped.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+def start_server(runtime: str, export_dir: str, port: int, log) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "export.serve", f"--export_dir={export_dir}", f"--port={port}"]
+        + [f"--workers={FLAGS.workers}", f"--runtime={runtime}"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/dae", timeout=5)
+            return server
+        except OSError:
+            time.sleep(0.3)
+    server.kill()
+    sys.exit(f"benchmarks.soak: error: the {runtime} server did not start (see {log.name})")
+
+
+def slope(before_publish: list[dict]) -> dict:
+    """The RSS growth per swap (MiB) of a worker, fitted within each worker's life (the
+    restarted ones start afresh) over its swaps after its first three: one slope for all."""
+    series = collections.defaultdict(list)
+    for k, rss in enumerate(before_publish):
+        for pid, mib in rss.items():
+            series[pid].append((k, mib))
+    lives = [np.array(points[3:]).T for points in series.values() if len(points) >= 6]
+    centred = [(k - k.mean(), mib - mib.mean()) for k, mib in lives]
+    spread = sum((k**2).sum() for k, _ in centred)
+    return {
+        "mib_per_swap": round(float(sum((k * m).sum() for k, m in centred) / spread), 3)
+        if spread
+        else None,
+        "worker_lives": len(lives),
+        "swaps": sum(len(k) for k, _ in lives),
+    }
+
+
+def rss_figures(samples: list[dict]) -> dict:
+    """The median and the highest of the server's RSS (all its processes) over `samples`."""
+    totals = [sum(rss for rss, _ in sample.values()) for sample in samples] or [float("nan")]
+    return {
+        "rss_median_mib": round(statistics.median(totals), 1),
+        "rss_max_mib": round(max(totals), 1),
+    }
+
+
+def minute_rows(chaos: Chaos, loads: list[dict]) -> list[dict]:
+    """One row per minute: the load's figures, the server's RSS and CPU, what happened."""
+    rows = []
+    for minute, load in enumerate(loads):
+        inside = [s for t, s in chaos.samples if minute * 60 <= t < (minute + 1) * 60]
+        cpu = 0.0
+        for a, b in zip(inside, inside[1:]):
+            cpu += sum(b[p][1] - a[p][1] for p in b if p in a)
+        events = collections.defaultdict(list)
+        for t, kind, detail in chaos.events:
+            if minute * 60 <= t < (minute + 1) * 60:
+                events[kind].append(detail)
+        rows.append(
+            {
+                "minute": minute + 1,
+                **load,
+                **rss_figures(inside),
+                "cores": round(cpu / (SAMPLE_S * max(len(inside) - 1, 1)), 3),
+                "events": dict(events),
+            }
+        )
+    return rows
+
+
+def soak(runtime: str, tmp: str, body_path: str) -> dict:
+    version = layout.latest_version(FLAGS.export_dir)
+    source = (
+        layout.saved_model_dir(FLAGS.export_dir, version),
+        layout.version_dir(FLAGS.export_dir, version),
+    )
+    export_dir = os.path.join(tmp, runtime)
+    publish_copy(export_dir, source)
+    port = free_port()
+    log_path = os.path.join(tmp, f"{runtime}.log")
+    with open(log_path, "w") as log:
+        server = start_server(runtime, export_dir, port, log)
+    url = f"http://127.0.0.1:{port}/v1/models/dae:predict"
+    try:
+        hey(url, body_path, 5)  # Warm-up.
+        loads = []
+        with Chaos(server, port, export_dir, source, FLAGS.seed) as chaos:
+            for _ in range(FLAGS.minutes):
+                loads.append(hey(url, body_path, 60))
+                print(json.dumps({"runtime": runtime, **loads[-1]}), file=sys.stderr)
+    finally:
+        server.terminate()
+        server.wait(60)
+    with open(log_path) as f:
+        text = f.read()
+    rows = minute_rows(chaos, loads)
+    failed = collections.Counter()
+    for load in loads:
+        failed.update(load["failed"])
+    odd = collections.defaultdict(list)
+    for kind, answer, seconds in chaos.odd:
+        odd[kind, answer].append(seconds)
+    workers_rss = [rss for _, s in chaos.samples for p, (rss, _) in s.items() if p != server.pid]
+    answered = sum(r["answered"] for r in rows)
+    return {
+        "runtime": runtime,
+        "rows": rows,
+        "answered": answered,
+        "failed": dict(failed),
+        "kills": sum(kind == "killed" for _, kind, _ in chaos.events),
+        "publishes": sum(kind == "published" for _, kind, _ in chaos.events),
+        "withdrawals": sum(kind == "withdrew" for _, kind, _ in chaos.events),
+        "log": {
+            "swaps": text.count("now serving version"),
+            "withdrawn": text.count(" withdrawn ("),
+            "restarted": text.count("restarted as pid"),
+            "tracebacks": text.count("Traceback"),
+        },
+        "odd_clients": {  # What each got, how many times, and the median seconds it took.
+            f"{kind}: {answer}": [len(seconds), round(statistics.median(seconds), 3)]
+            for (kind, answer), seconds in sorted(odd.items())
+        },
+        "slope": slope(chaos.before_publish),
+        "rss_median_first_last_minute_mib": [rows[0]["rss_median_mib"], rows[-1]["rss_median_mib"]],
+        "worker_rss_median_mib": round(statistics.median(workers_rss), 1),
+        "cpu_us_per_request": round(sum(r["cores"] * 60 for r in rows) / max(answered, 1) * 1e6, 1),
+        "rss_over_time": [
+            (round(t, 1), round(sum(rss for rss, _ in s.values()), 1)) for t, s in chaos.samples
+        ],
+        "events": chaos.events,
+    }
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        f"**{result['runtime']}**",
+        "",
+        "| minute | answered | failed (why) | p50 ms | p99 ms | RSS MiB median (max) | cores "
+        "| events |",
+        "|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for r in result["rows"]:
+        why = ", ".join(f"{n} {reason}" for reason, n in r["failed"].items()) or "0"
+        events = "; ".join(f"{k} {', '.join(v)}" for k, v in r["events"].items())
+        p50, p99 = (f"{r[k]:.2f}" if r[k] is not None else "-" for k in ("p50_ms", "p99_ms"))
+        lines.append(
+            f"| {r['minute']} | {r['answered']} | {why} | {p50} | {p99} "
+            f"| {r['rss_median_mib']:.0f} ({r['rss_max_mib']:.0f}) | {r['cores']} | {events} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: list[dict], path: str) -> None:
+    """The server's RSS over time for each runtime, kills and withdrawals marked."""
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
+    for result in results:
+        t, rss = np.array(result["rss_over_time"]).T
+        (line,) = ax.plot(t / 60, rss, label=f"{result['runtime']} (2 workers)")
+        for when, kind, _ in result["events"]:
+            if kind in ("killed", "withdrew"):
+                at = np.interp(when, t, rss)
+                ax.plot(when / 60, at, "x" if kind == "killed" else "v", color=line.get_color())
+    ax.set(xlabel="minute", ylabel="server RSS, all processes (MiB)")
+    ax.set_title(
+        f"Soak: a version published every {FLAGS.publish_seconds:g} s; x: a worker killed, "
+        "v: the served version withdrawn"
+    )
+    ax.grid(alpha=0.3)
+    ax.legend()
+    save(fig, path)
+
+
+def main(argv):
+    del argv
+    if shutil.which("hey") is None:
+        sys.exit("benchmarks.soak: error: hey not found; install it (apt-get install hey)")
+    if layout.latest_version(FLAGS.export_dir) is None:
+        sys.exit(f"benchmarks.soak: error: no published version in {FLAGS.export_dir}")
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        body_path = os.path.join(tmp, "body.json")
+        with open(body_path, "wb") as f:
+            f.write(request_body(FLAGS.export_dir))
+        results = [soak(runtime, tmp, body_path) for runtime in FLAGS.runtimes]
+    summary = {
+        "cpus": os.cpu_count(),
+        "load_average_1m": os.getloadavg()[0],
+        "rate": FLAGS.rate,
+        "connections": FLAGS.connections,
+        "workers": FLAGS.workers,
+        "minutes": FLAGS.minutes,
+        "results": results,
+    }
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as f:
+            json.dump(summary, f, indent=1)
+    if FLAGS.plot:
+        plot(results, FLAGS.plot)
+    for result in results:
+        brief = {k: v for k, v in result.items() if k not in ("rows", "rss_over_time", "events")}
+        print(json.dumps(brief))
+        print(markdown(result))
+
+
+if __name__ == "__main__":
+    flags.define_soak_benchmark_flags()
+    app.run(main, flags_parser=flags.parse_or_exit)

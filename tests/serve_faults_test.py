@@ -1,0 +1,378 @@
+"""What months of running bring to `python -m export.serve`, as real processes over real HTTP:
+versions swapped again and again (memory per swap), withdrawn (rolled back, then none left),
+bodies at the byte limit from many clients at once, a worker killed under load, slow clients
+and gzip bodies. Every wait is on something observable (an answer, a log line, a process)."""
+
+import gzip
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections import Counter
+
+import numpy as np
+from absl.testing import absltest, parameterized
+
+from keras_dae.export import layout
+from tests.export_fixtures import publish_test_version, train_tiny_run
+from tests.idx_fixtures import write_mnist_dir
+from tests.serving_fixtures import (
+    Server,
+    predict,
+    publish_copy,
+    request,
+    rss_mib,
+    wait_until,
+    withdraw,
+)
+
+BODY = {"instances": [[0.0] * 784]}
+LIMIT = 32 << 20  # The default --max_body_bytes (and --max_inflight_bytes).
+# The stated bound (README): a worker holds at most one maximal body at once, ~6x its size
+# while parsed and answered; 200 MiB over its idle size.
+WORKER_BOUND_MIB = 200
+TMP = TEMPLATE = None
+
+
+def setUpModule():
+    global TMP, TEMPLATE
+    TMP = tempfile.mkdtemp(prefix="serve_faults_test-")
+    data_dir = os.path.join(TMP, "mnist")
+    os.makedirs(data_dir)
+    write_mnist_dir(data_dir, n_train=300, n_test=100)
+    config = train_tiny_run(TMP, data_dir=data_dir)
+    TEMPLATE = os.path.join(TMP, "template")
+    publish_test_version(TEMPLATE, config.workdir)
+
+
+def tearDownModule():
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+def fresh_export(name: str) -> str:
+    """A copy of the template export (version 1) that a test may publish into and withdraw from."""
+    export_dir = os.path.join(TMP, name)
+    shutil.copytree(TEMPLATE, export_dir)
+    return export_dir
+
+
+def version_of(server: Server) -> str | None:
+    """The version that answered a good request (None: it failed)."""
+    status, headers, _ = request(server.url + ":predict", BODY, content_type="application/json")
+    return headers["X-Model-Version"] if status == 200 else None
+
+
+def error_line(test: absltest.TestCase, text: str) -> str:
+    """The one line of a TF Serving error body."""
+    error = json.loads(text)
+    test.assertEqual(list(error), ["error"])
+    test.assertNotIn("\n", error["error"])
+    return error["error"]
+
+
+def start(export_dir: str, *flags: str, workers: int = 1, cleanup) -> Server:
+    """A ready server on `export_dir`, stopped by `cleanup` (a test's addCleanup)."""
+    log = os.path.join(TMP, f"{os.path.basename(export_dir)}-{len(os.listdir(TMP))}.log")
+    server = Server(export_dir, log, *flags, workers=workers)
+    cleanup(lambda: server.process.poll() is None and server.stop())
+    server.wait_ready()
+    return server
+
+
+class ServerTestCase(parameterized.TestCase):
+    def start(self, export_dir: str, *flags: str, workers: int = 1) -> Server:
+        return start(export_dir, *flags, workers=workers, cleanup=self.addCleanup)
+
+
+class SwapMemoryTest(ServerTestCase):
+    @parameterized.parameters("savedmodel", "litert")
+    def test_no_memory_growth_per_swap(self, runtime):
+        """Before: 8 MiB more per SavedModel swap, every swap (gc.freeze kept each version)."""
+        export_dir = fresh_export(f"swaps-{runtime}")
+        server = self.start(export_dir, f"--runtime={runtime}")
+        (worker,) = server.worker_pids()
+        for _ in range(20):
+            self.assertEqual(version_of(server), "1")
+        rss = []
+        for _ in range(10):
+            version = publish_copy(export_dir)
+            self.assertTrue(
+                wait_until(lambda v=version: f"now serving version {v} " in server.log_text())
+            )
+            for _ in range(20):  # Requests on the new version, with the old one released.
+                self.assertEqual(version_of(server), str(version))
+            if version > 3:  # Old versions pruned, as an export kept for months is.
+                withdraw(export_dir, version - 2)
+            rss.append(rss_mib(worker))
+        slope = np.polyfit(np.arange(5, 11), rss[4:], 1)[0]  # After the first few.
+        print(f"{runtime}: RSS after each swap {[round(r) for r in rss]} MiB, {slope:.2f}/swap")
+        self.assertLess(slope, 1.0)
+
+
+class WithdrawTest(ServerTestCase):
+    def test_withdrawn_versions_as_tensorflow_serving(self):
+        export_dir = fresh_export("withdraw")
+        publish_copy(export_dir)
+        publish_copy(export_dir)
+        server = self.start(export_dir, "--runtime=litert", workers=2)
+        self.assertEqual(version_of(server), "3")
+
+        def answered_by(version: str) -> bool:  # Each request on a new connection: both workers.
+            return all(version_of(server) == version for _ in range(20))
+
+        def logged(text: str) -> bool:  # By each worker.
+            return server.log_text().count(text) == server.workers
+
+        withdraw(export_dir, 3)  # The operator's roll back.
+        withdrawn = time.monotonic()
+        self.assertTrue(wait_until(lambda: answered_by("2"), every=0))
+        switched = time.monotonic() - withdrawn
+        self.assertTrue(wait_until(lambda: logged("version 3 of")))
+        self.assertIn("withdrawn (its folders are gone); now serving version 2", server.log_text())
+        status, headers, text = request(server.url, method="GET")
+        self.assertEqual((status, headers["X-Model-Version"]), (200, "2"))
+        self.assertEqual(json.loads(text)["model_version_status"][0]["version"], "2")
+        self.assertLess(switched, 3.0)  # One 0.2 s poll, a check and a load, on a busy machine.
+
+        with open(os.path.join(layout.version_dir(export_dir, 2), layout.MODEL_INFO), "a") as f:
+            f.write(" ")  # Its files no longer match its manifest.
+        self.assertTrue(wait_until(lambda: answered_by("1"), every=0))
+        self.assertTrue(wait_until(lambda: logged("version 2 of")))
+        self.assertIn("model.json: sha256 differs from the manifest", server.log_text())
+
+        withdraw(export_dir, 1)
+        self.assertTrue(wait_until(lambda: logged("no version left to serve")))
+        for url, method in ((server.url + ":predict", "POST"), (server.url, "GET")):
+            for _ in range(10):
+                status, _, text = request(url, BODY, method, "application/json")
+                self.assertEqual(status, 503)
+                self.assertIn("is not ready", error_line(self, text))
+
+        version = publish_copy(export_dir, source=TEMPLATE)
+        self.assertTrue(wait_until(lambda: answered_by(str(version))))
+        self.assertEqual(request(server.url, method="GET")[0], 200)
+        self.assertNotIn("Traceback", server.log_text())
+        print(f"withdrawn: every answer from version 2 {switched:.2f} s after version 3 went")
+
+
+def concurrent_posts(server: Server, body: bytes, clients: int) -> list[tuple[int, str]]:
+    """(status, text) of `clients` POSTs of `body` sent at once, each on its connection."""
+    results = []
+    start = threading.Barrier(clients)
+
+    def post():
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        start.wait()
+        connection.request("POST", "/v1/models/dae:predict", body, {"Content-Type": "text/json"})
+        response = connection.getresponse()
+        results.append((response.status, response.read().decode()))
+        connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def maximal_bodies() -> dict[str, bytes]:
+    """Two bodies at the byte limit: rows over --max_batch (refused before they are parsed), and
+    --max_batch rows of long numbers (parsed and answered)."""
+    row = b"[" + b",".join([b"0"] * 784) + b"]"
+    rows = (LIMIT - 64) // (len(row) + 1)
+    digits = (LIMIT - 64) // (1024 * 785) - 3
+    long_row = b"[" + b",".join([b"0." + b"1" * digits] * 784) + b"]"
+    return {
+        "over_max_batch": b'{"instances": [' + b",".join([row] * rows) + b"]}",
+        "parsed": b'{"instances": [' + b",".join([long_row] * 1024) + b"]}",
+    }
+
+
+class AdmissionTest(ServerTestCase):
+    def test_eight_concurrent_bodies_at_the_byte_limit(self):
+        """Before: 8 such bodies took the server from 436 to 1,586 MiB, 3.6 s each to refuse."""
+        server = self.start(fresh_export("admission"), "--runtime=litert", workers=2)
+        idle = server.rss_mib()
+        peak, sampling = [idle], threading.Event()
+
+        def sample():
+            while not sampling.is_set():
+                peak.append(server.rss_mib())
+                time.sleep(0.005)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        answers = {}
+        try:
+            for kind, body in maximal_bodies().items():
+                self.assertLessEqual(len(body), LIMIT)
+                answers[kind] = concurrent_posts(server, body, 8)
+        finally:
+            sampling.set()
+            sampler.join()
+        for kind, results in answers.items():
+            self.assertLen(results, 8)
+            for status, text in results:
+                if kind == "parsed" and status == 200:
+                    self.assertLen(json.loads(text)["predictions"], 1024)
+                    continue
+                self.assertIn(status, (400, 503) if kind == "over_max_batch" else (503,), text)
+                line = error_line(self, text)
+                self.assertIn("--max_batch" if status == 400 else "server busy", line)
+        self.assertGreater(sum(s == 200 for s, _ in answers["parsed"]), 0)
+        grown = max(peak) - idle
+        statuses = {kind: dict(Counter(s for s, _ in results)) for kind, results in answers.items()}
+        print(f"8 concurrent maximal bodies: {idle:.0f} MiB idle, {max(peak):.0f} peak; {statuses}")
+        self.assertLess(grown, WORKER_BOUND_MIB * server.workers)
+        self.assertEqual(version_of(server), "1")
+
+
+class KilledWorkerTest(ServerTestCase):
+    def test_killed_worker_is_back_and_only_its_requests_fail(self):
+        """Before: the supervisor stopped the other worker too and the port was dead."""
+        server = self.start(fresh_export("killed"), "--runtime=litert", workers=2)
+        outcomes, stop = [], threading.Event()
+
+        def client():
+            while not stop.is_set():
+                try:
+                    outcome = str(version_of(server))
+                except (OSError, http.client.HTTPException) as e:  # Reset with the worker.
+                    outcome = type(e).__name__
+                outcomes.append((time.monotonic(), outcome))
+
+        clients = [threading.Thread(target=client) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        try:
+            self.assertTrue(wait_until(lambda: len(outcomes) > 200))
+            victim = server.worker_pids()[1]
+            os.kill(victim, signal.SIGKILL)
+            killed = time.monotonic()
+            restarted = re.compile(rf"worker (\d) \(pid {victim}\) killed by signal 9; restarted")
+            self.assertTrue(wait_until(lambda: restarted.search(server.log_text())))
+            index = restarted.search(server.log_text())[1]
+            self.assertTrue(
+                wait_until(lambda: server.log_text().count(f"worker {index} serving") == 2)
+            )
+            back = time.monotonic()
+
+            def answered_since_back() -> list[str]:
+                return [o for t, o in list(outcomes) if t > back]
+
+            self.assertTrue(wait_until(lambda: len(answered_since_back()) > 200))
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join()
+        failed = [o for t, o in outcomes if o != "1"]
+        print(
+            f"killed worker: {len(outcomes)} requests, failed {failed}, back in "
+            f"{back - killed:.2f} s"
+        )
+        self.assertLessEqual(len(failed), len(clients))  # Only those in flight on it.
+        self.assertEqual(set(answered_since_back()), {"1"})
+        self.assertLen(server.worker_pids(), 2)
+        self.assertNotIn(victim, server.worker_pids())
+        self.assertLess(back - killed, 30.0)
+
+
+class SlowClientTest(parameterized.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = start(
+            fresh_export("slow"),
+            "--runtime=litert",
+            "--read_timeout_seconds=1",
+            "--max_connections=8",
+            cleanup=cls.addClassCleanup,
+        )
+
+    def connect(self) -> socket.socket:
+        connection = socket.create_connection(("127.0.0.1", self.server.port), timeout=30)
+        self.addCleanup(connection.close)
+        return connection
+
+    def answer(self, connection: socket.socket) -> bytes:
+        """All the server sends until it closes the connection."""
+        data = b""
+        while chunk := connection.recv(65536):
+            data += chunk
+        return data
+
+    def test_half_sent_headers_are_closed_after_the_timeout(self):
+        """Before: 500 half headers held their connections for the whole 20 s."""
+        half = [self.connect() for _ in range(6)]
+        for connection in half:
+            connection.sendall(b"POST /v1/models/dae:predict HTTP/1.1\r\nHost: x\r\nContent-")
+        sent = time.monotonic()
+        self.assertEqual(version_of(self.server), "1")  # Still answering meanwhile.
+        for connection in half:
+            answer = self.answer(connection)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 408 "), answer)
+            self.assertIn(b"request header not received within 1 s", answer)
+        closed = time.monotonic() - sent
+        self.assertGreaterEqual(closed, 0.9)
+        self.assertLess(closed, 10.0)
+
+    def test_slow_body_gets_408(self):
+        connection = self.connect()
+        connection.sendall(
+            b"POST /v1/models/dae:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"
+        )
+        answer = self.answer(connection)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 408 "), answer)
+        error_line(self, answer.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(version_of(self.server), "1")
+
+    def test_connections_over_the_cap_get_503(self):
+        idle = []
+        for _ in range(7):  # Kept alive after one answer each; with the next one: 8, the cap.
+            connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+            self.addCleanup(connection.close)
+            connection.request("GET", "/v1/models/dae")
+            self.assertEqual(connection.getresponse().status, 200)
+            idle.append(connection)
+        self.assertEqual(request(self.server.url, method="GET")[0], 503)
+        for connection in idle:
+            connection.close()
+        self.assertTrue(wait_until(lambda: request(self.server.url, method="GET")[0] == 200))
+
+    def post(self, body: bytes, encoding: str) -> tuple[int, str]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        self.addCleanup(connection.close)
+        headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+        connection.request("POST", "/v1/models/dae:predict", body, headers)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+
+    def test_gzip_bodies_decoded_within_the_limit(self):
+        """Before: `str is not valid UTF-8: surrogates not allowed`."""
+        body = json.dumps(BODY).encode()
+        _, plain = predict(self.server, BODY)
+        status, text = self.post(gzip.compress(body), "gzip")
+        self.assertEqual((status, json.loads(text)), (200, plain))
+        bomb = gzip.compress(b" " * (LIMIT + 1))  # 32 KiB sent, 32 MiB decoded.
+        for sent, encoding, status, says in (
+            (bomb, "gzip", 413, "decodes to over the limit of 33554432 bytes (--max_body_bytes)"),
+            (body[:-3], "gzip", 400, "does not decode"),
+            (gzip.compress(body)[:-9], "gzip", 400, "truncated"),
+            (body, "br", 415, "Content-Encoding 'br' is not supported"),
+        ):
+            got, text = self.post(sent, encoding)
+            self.assertEqual(got, status, text)
+            self.assertIn(says, error_line(self, text))
+        self.assertEqual(version_of(self.server), "1")
+        self.assertNotIn("Traceback", self.server.log_text())
+
+
+if __name__ == "__main__":
+    absltest.main()
