@@ -31,7 +31,7 @@ REQUEST_LATENCY = Histogram(
 RUNTIME_LATENCY = Histogram(
     ":tensorflow:serving:runtime_latency",
     "Time of the model call, batching wait included, in microseconds.",
-    ["model_name", "API", "runtime"],
+    ["API", "runtime"],
     buckets=MICROSECONDS,
 )
 BATCH_SIZE = Histogram(

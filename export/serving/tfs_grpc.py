@@ -4,13 +4,13 @@ INVALID_ARGUMENT, NOT_FOUND, and RESOURCE_EXHAUSTED for a message over the limit
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import grpc
-import numpy as np
 from kserve.errors import InvalidInput, ModelNotFound
 
 from keras_dae.export.serving import grpc_protocol, metrics
+from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.servables import Servable
 from keras_dae.export.serving.served import Served
 from keras_dae.export.serving.tfs_protos import (
@@ -19,7 +19,6 @@ from keras_dae.export.serving.tfs_protos import (
 )
 
 Lookup = Callable[[str], Servable]  # A model's servable by name; NotFound for none.
-Infer = Callable[[Served, str, np.ndarray], Awaitable[np.ndarray]]  # The model call (batched).
 CODES = (
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (ModelNotFound, grpc.StatusCode.NOT_FOUND),
@@ -114,14 +113,16 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             )
 
 
-def server(lookup: Lookup, infer: Infer, max_batch: int, max_message_bytes: int) -> grpc.aio.Server:
+def server(
+    lookup: Lookup, infer: Infer, max_batch: int, max_message_bytes: int, interceptors=()
+) -> grpc.aio.Server:
     """The gRPC server of both services (not started; a port still to add). Each forked worker
     binds the same port: grpc sets SO_REUSEPORT, and the kernel spreads the connections."""
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", -1),
     ]
-    aio_server = grpc.aio.server(options=options)
+    aio_server = grpc.aio.server(interceptors=interceptors, options=options)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(lookup, infer, max_batch), aio_server
     )

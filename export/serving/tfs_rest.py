@@ -11,8 +11,9 @@ from kserve.errors import InvalidInput, ModelNotFound
 from starlette.responses import Response
 
 from keras_dae.export.serving import grpc_protocol, metrics, protocol
+from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.model import VERSION_HEADER
-from keras_dae.export.serving.tfs_grpc import Infer, Lookup
+from keras_dae.export.serving.tfs_grpc import Lookup
 
 MODEL = "/v1/models/{model_name}"
 PICKS = ("", "/versions/{version}", "/labels/{label}")  # What may follow the model's name.
