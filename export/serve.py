@@ -8,6 +8,7 @@ POST /v1/models/dae:predict takes {"instances": ...} or {"inputs": ...} (signatu
 serving_default, encode or decode); GET /v1/models/dae reports readiness and the versions;
 /metrics and /monitoring/prometheus/metrics are Prometheus's text format."""
 
+import atexit
 import logging
 import os
 import shutil
@@ -22,10 +23,10 @@ from keras_dae import flags
 from keras_dae.core.errors import ExportError, one_line_errors
 
 # prometheus_client reads it at its first import (KServe's, below): every worker's samples are
-# then summed at a scrape, whichever worker answers it.
-METRICS_DIR = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="keras-dae-metrics-")
-)
+# then summed at a scrape, whichever worker answers it. Ours is removed at exit; a given one kept.
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="keras-dae-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], True)
 
 with one_line_errors("keras_dae.export.serve"):  # The base install has no kserve: one line.
     from kserve import ModelServer
@@ -150,15 +151,13 @@ def main(argv):
         path = FLAGS.model_config_file
         config = model_config.ConfigFile(path) if path else None
         listening = workers.listen(FLAGS.port)
-    try:
-        status = workers.run(
+    sys.exit(
+        workers.run(
             FLAGS.workers,
             lambda index, respawned: serve(prog, listening, config, index, respawned),
             FLAGS.max_worker_deaths_per_minute,
         )
-    finally:
-        shutil.rmtree(METRICS_DIR, ignore_errors=True)
-    sys.exit(status)
+    )
 
 
 def run():
