@@ -40,10 +40,6 @@ class Repository:
             raise ModelNotReady(name, NOT_READY)
         return servable
 
-    def model(self, name: str) -> AutoencoderModel | None:
-        found = self.models.get(name)
-        return found[0] if found else None
-
     def apply(self, entries: list[ModelEntry], required: bool = False) -> None:
         """Serves exactly `entries`: new models loaded before they answer, removed ones
         unregistered, changed policies or labels applied; `required`: each needs a version."""
@@ -63,7 +59,7 @@ class Repository:
             versions.start(required)
             models[entry.name] = model, versions
             self.server.register_model(model)
-            if found is not None or not required:
+            if not required:  # A reload (or a respawned worker), not the start's own line.
                 logging.info("model %s (%s) now served", entry.name, entry.export_dir)
         self.models = models  # One assignment: a request sees the old set or the new.
 

@@ -2,6 +2,8 @@
 InferResponse (REST and gRPC alike): one input, named as the signature's, of a number type; the
 signature named by the request's `signature_name` parameter, TF Serving's default otherwise."""
 
+import uuid
+
 import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
@@ -46,11 +48,12 @@ def response(
     model_name: str,
     version: int,
 ) -> InferResponse:
-    """The signature's output tensor, binary when the request asks for it (as KServe decides)."""
+    """The signature's output tensor, binary when the request asks for it (as KServe decides);
+    a request without an id gets a new one (KServe's response model requires one: a 500)."""
     output = InferOutput(signature.output_name, list(outputs.shape), "FP32")
     output.set_data_from_numpy(outputs, binary_data=request.use_binary_outputs)
     return InferResponse(
-        request.id,
+        request.id or str(uuid.uuid4()),
         model_name,
         [output],
         model_version=str(version),
