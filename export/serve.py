@@ -151,6 +151,8 @@ def main(argv):
         path = FLAGS.model_config_file
         config = model_config.ConfigFile(path) if path else None
         listening = workers.listen(FLAGS.port)
+        if FLAGS.grpc_port:
+            workers.check_free(FLAGS.grpc_port)
     sys.exit(
         workers.run(
             FLAGS.workers,

@@ -277,21 +277,33 @@ class ServeStartTest(parameterized.TestCase, CliAssertions):
     """What `python -m export.serve` says when it cannot start: one line, whatever --workers."""
 
     def test_no_export_dir(self):
-        self.assert_one_line_error(run_module("export.serve"), "export.serve", "--export_dir")
+        self.assert_one_line_error(
+            run_module("export.serve", "--grpc_port=0"), "export.serve", "--export_dir"
+        )
 
     @parameterized.parameters(1, 2)
     def test_no_published_version(self, workers):
         with tempfile.TemporaryDirectory() as empty:
             run = run_module(
-                "export.serve", f"--export_dir={empty}", "--runtime=litert", f"--workers={workers}"
+                "export.serve",
+                f"--export_dir={empty}",
+                "--runtime=litert",
+                f"--workers={workers}",
+                "--grpc_port=0",
             )
         self.assert_one_line_error(run, "export.serve", "no published version")
 
     def test_port_in_use(self):
         with socket.create_server(("0.0.0.0", 0)) as taken, tempfile.TemporaryDirectory() as d:
             port = taken.getsockname()[1]
-            run = run_module("export.serve", f"--export_dir={d}", f"--port={port}")
+            run = run_module("export.serve", f"--export_dir={d}", f"--port={port}", "--grpc_port=0")
         self.assert_one_line_error(run, "export.serve", f"port {port}: Address already in use")
+
+    def test_grpc_port_in_use(self):  # gRPC's SO_REUSEPORT would share it with the other server.
+        with socket.create_server(("0.0.0.0", 0)) as taken, tempfile.TemporaryDirectory() as d:
+            port = taken.getsockname()[1]
+            run = run_module("export.serve", f"--export_dir={d}", f"--grpc_port={port}")
+        self.assert_one_line_error(run, "export.serve", f"gRPC port {port}: Address already in use")
 
 
 if __name__ == "__main__":
