@@ -429,6 +429,31 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
         **define,
     )
     flags.DEFINE_integer(
+        "grpc_port",
+        8500,
+        "gRPC port (TensorFlow Serving's): its PredictionService and ModelService, and the "
+        "Open Inference Protocol's GRPCInferenceService; 0: no gRPC.",
+        lower_bound=0,
+        upper_bound=65535,
+        **define,
+    )
+    flags.DEFINE_string(
+        "model_config_file",
+        None,
+        "TensorFlow Serving's ModelServerConfig (text format): the models served, each "
+        "base_path an export's saved_model/ folder, with version policies and labels; "
+        "instead of --export_dir.",
+        **define,
+    )
+    flags.DEFINE_float(
+        "model_config_file_poll_wait_seconds",
+        5.0,
+        "How often --model_config_file is read again and applied (TensorFlow Serving's "
+        "flag; 0: read once).",
+        lower_bound=0,
+        **define,
+    )
+    flags.DEFINE_integer(
         "workers",
         1,
         "Server processes sharing the port, each with its own model (one process "
@@ -550,6 +575,26 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
         "could never be admitted)",
         flag_values=flag_values,
     )
+
+
+def define_grpc_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
+    """Flags of benchmarks/grpc.py."""
+    define = {"flag_values": flag_values}
+    flags.DEFINE_string(
+        "export_dir",
+        None,
+        "An export with two or more versions (the config's two-version model).",
+        required=True,
+        **define,
+    )
+    flags.DEFINE_string(
+        "second_export_dir", None, "Another export (the config's second model).", **define
+    )
+    flags.DEFINE_integer("seconds", 10, "Duration of each run.", lower_bound=1, **define)
+    flags.DEFINE_integer(
+        "streams", 16, "Concurrent streams (connections).", lower_bound=1, **define
+    )
+    flags.DEFINE_integer("workers", 2, "Server processes.", lower_bound=1, **define)
 
 
 def define_serving_benchmark_flags(flag_values: flags.FlagValues = FLAGS):

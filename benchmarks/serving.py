@@ -59,6 +59,7 @@ def start_server(setup: str, port: int, log) -> subprocess.Popen:
             "export.serve",
             f"--export_dir={FLAGS.export_dir}",
             f"--port={port}",
+            "--grpc_port=0",  # REST only: no port 8500 shared with another server.
             f"--workers={FLAGS.workers}",
             *SETUPS[setup],
         ],

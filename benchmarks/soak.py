@@ -210,7 +210,14 @@ class Chaos:
 
 def start_server(runtime: str, export_dir: str, port: int, log) -> subprocess.Popen:
     server = subprocess.Popen(
-        [sys.executable, "-m", "export.serve", f"--export_dir={export_dir}", f"--port={port}"]
+        [
+            sys.executable,
+            "-m",
+            "export.serve",
+            f"--export_dir={export_dir}",
+            f"--port={port}",
+            "--grpc_port=0",
+        ]
         + [f"--workers={FLAGS.workers}", f"--runtime={runtime}"],
         cwd=ROOT,
         stdout=log,

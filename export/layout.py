@@ -1,7 +1,8 @@
 """The export folder's layout, its one owner (no TensorFlow here):
 
     exports/dae/
-      saved_model/<v>/   version v's SavedModel, in TensorFlow Serving's layout
+      saved_model/<v>/   version v's SavedModel, in TensorFlow Serving's layout, with its warm-up
+                         requests (assets.extra/tf_serving_warmup_requests)
       versions/<v>/      everything else of version v: tflite/, micro/, report.json, report.md,
                          model.json (the model's settings), samples.json (test digits) and
                          manifest.json (the sha256 of every file of version v, both folders)
@@ -38,10 +39,17 @@ RECORD_FILES = (
     + (f"{MICRO}/model_data.cc", f"{MICRO}/model_data.h")
 )
 SAVED_MODEL_FILES = ("saved_model.pb",)  # The files every SavedModel version holds, at least.
+# TensorFlow Serving's warm-up file (a TFRecord of PredictionLog), relative to saved_model/<v>/.
+# Not required: versions exported before it keep verifying and serving (warmed up on zeros).
+WARMUP_REQUESTS = "assets.extra/tf_serving_warmup_requests"
 
 
 def saved_model_dir(export_dir: str, version: int) -> str:
     return os.path.join(export_dir, SAVED_MODEL, str(version))
+
+
+def warmup_path(export_dir: str, version: int) -> str:
+    return os.path.join(saved_model_dir(export_dir, version), *WARMUP_REQUESTS.split("/"))
 
 
 def version_dir(export_dir: str, version: int) -> str:

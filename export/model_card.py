@@ -143,7 +143,7 @@ def _training(history: dict) -> list[str]:
             f"{last.get('test_loss_clean', float('nan')):.5f} (clean input)"
             + (
                 f", {last['test_loss_noisy']:.5f} (noised input)"
-                if last.get("test_loss_noisy") is not None  # An AE records None.
+                if last.get("test_loss_noisy") is not None  # An AE's history has it as null.
                 else ""
             )
             + ".",

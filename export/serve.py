@@ -1,26 +1,47 @@
-"""Serve the export over TensorFlow Serving's REST API on KServe's model server:
+"""Serve exports over TensorFlow Serving's REST and gRPC APIs and the Open Inference Protocol on
+KServe's model server:
 
-    python -m export.serve --export_dir exports/dae [--runtime savedmodel|litert] [--port 8501]
-        [--workers N]
+    python -m export.serve --export_dir exports/dae | --model_config_file models.config
+        [--runtime savedmodel|litert] [--port 8501] [--grpc_port 8500] [--workers N]
 
 POST /v1/models/dae:predict takes {"instances": ...} or {"inputs": ...} (signature_name
-serving_default, encode or decode); GET /v1/models/dae reports readiness and the version."""
+serving_default, encode or decode); GET /v1/models/dae reports readiness and the versions;
+/metrics and /monitoring/prometheus/metrics are Prometheus's text format."""
 
+import atexit
 import logging
+import os
+import shutil
 import socket
 import sys
+import tempfile
 
 from keras_dae import flags
 from keras_dae.core.errors import ExportError, one_line_errors
 
+# prometheus_client reads it at its first import (KServe's, below): every worker's samples are
+# then summed at a scrape, whichever worker answers it. Ours is removed at exit; a given one kept.
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="keras-dae-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], True)
+
 with one_line_errors(flags.program_name(sys.argv)):  # The base install has no kserve: one line.
     from kserve import ModelServer
 
-    from keras_dae.export.serving import http_server, kserve_internals, routes, runtimes, workers
+    from keras_dae.export.serving import (
+        http_server,
+        kserve_internals,
+        model_config,
+        routes,
+        runtimes,
+        tfs_grpc,
+        workers,
+    )
     from keras_dae.export.serving.admission import ByteBudget
-    from keras_dae.export.serving.batching import Batcher
+    from keras_dae.export.serving.batching import Batcher, model_call
     from keras_dae.export.serving.model import AutoencoderModel
-    from keras_dae.export.serving.versions import VersionSource, VersionWatcher, settle
+    from keras_dae.export.serving.repository import Repository, Watcher
+    from keras_dae.export.serving.versions import settle
 
 FLAGS = flags.FLAGS
 
@@ -33,44 +54,84 @@ def make_batcher() -> Batcher | None:
     return Batcher(FLAGS.max_batch_size, FLAGS.batch_timeout_micros / 1e6) if enabled else None
 
 
-def serve(prog: str, listening: socket.socket, index: int, respawned: bool) -> int:
-    """One worker: loads the highest good version, watches the export and answers on
-    `listening` until SIGTERM (then finishes the requests in flight and returns 0). A worker
-    restarted after a death starts not ready when no version is left to serve."""
+def entries(config: model_config.ConfigFile | None) -> list[model_config.ModelEntry]:
+    """The models to serve: the config file's, or --export_dir's newest version as --model_name."""
+    if config is not None:
+        return config.entries
+    return [model_config.ModelEntry(FLAGS.model_name, FLAGS.export_dir, "latest")]
+
+
+def grpc_server(repository: Repository, server: ModelServer, infer):
+    """TF Serving's gRPC services and KServe's V2 one on --grpc_port (None for 0)."""
+    if not FLAGS.grpc_port:
+        return None
+    aio_server = tfs_grpc.server(
+        repository.lookup,
+        infer,
+        FLAGS.max_batch,
+        FLAGS.max_body_bytes,
+        interceptors=[kserve_internals.V2Errors()],
+    )
+    kserve_internals.add_v2_grpc(aio_server, server)
+    aio_server.add_insecure_port(f"0.0.0.0:{FLAGS.grpc_port}")
+    return aio_server
+
+
+def serve(
+    prog: str,
+    listening: socket.socket,
+    config: model_config.ConfigFile | None,
+    index: int,
+    respawned: bool,
+) -> int:
+    """One worker: loads each model's versions, watches the exports (and the config file) and
+    answers on `listening` and --grpc_port until SIGTERM (then finishes the requests in flight
+    and returns 0). A worker restarted after a death starts not ready when no version is left."""
+    server = ModelServer(http_port=FLAGS.port, enable_grpc=False, grace_period=FLAGS.grace_seconds)
+    infer = model_call(make_batcher(), FLAGS.runtime)
     try:
         threads = FLAGS.tensorflow_intra_op_parallelism, FLAGS.tensorflow_inter_op_parallelism
         load = runtimes.loader(FLAGS.runtime, FLAGS.variant, threads)
         settle()
-        source = VersionSource(FLAGS.export_dir, load)
-        served = source.best() if respawned else source.first()
+        repository = Repository(
+            server, load, lambda name: AutoencoderModel(name, FLAGS.max_batch, infer)
+        )
+        repository.apply(entries(config), required=not respawned)
     except ExportError as e:
         if index == 0:  # The other workers met the same problem.
             print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
-    model = AutoencoderModel(FLAGS.model_name, served, FLAGS.max_batch, make_batcher())
-    server = ModelServer(http_port=FLAGS.port, enable_grpc=False, grace_period=FLAGS.grace_seconds)
-    server.register_model(model)
     rest = kserve_internals.rest_app(server)
     routes.install(
         rest,
-        model,
+        repository.lookup,
+        infer,
         FLAGS.max_body_bytes,
         ByteBudget(FLAGS.max_inflight_bytes or FLAGS.max_body_bytes, FLAGS.admission_wait_seconds),
         FLAGS.max_batch,
     )
     for logger in ("uvicorn.access", "kserve.trace"):  # A line (or two) per request.
         logging.getLogger(logger).disabled = not FLAGS.log_requests
-    logging.getLogger("kserve").info(
-        "worker %d serving %s version %s on port %d (%s)",
-        index,
-        FLAGS.export_dir,
-        served.version if served is not None else "none (not ready)",
-        listening.getsockname()[1],
-        FLAGS.runtime,
-    )
-    VersionWatcher(source, served, model.swap, FLAGS.poll_seconds).start()
+    for name, (model, _) in repository.models.items():
+        logging.getLogger("kserve").info(
+            "worker %d serving %s versions %s on port %d%s (%s)",
+            index,
+            name,
+            sorted(model.servable.versions) if model.servable else "none (not ready)",
+            listening.getsockname()[1],
+            f", gRPC {FLAGS.grpc_port}" if FLAGS.grpc_port else "",
+            FLAGS.runtime,
+        )
+    Watcher(
+        repository, config, FLAGS.poll_seconds, FLAGS.model_config_file_poll_wait_seconds
+    ).start()
     http_server.run(
-        rest, listening, FLAGS.read_timeout_seconds, FLAGS.max_connections, FLAGS.grace_seconds
+        rest,
+        listening,
+        FLAGS.read_timeout_seconds,
+        FLAGS.max_connections,
+        FLAGS.grace_seconds,
+        lambda: grpc_server(repository, server, infer),
     )
     return 0
 
@@ -78,13 +139,21 @@ def serve(prog: str, listening: socket.socket, index: int, respawned: bool) -> i
 def main(argv):
     prog = flags.program_name(argv)
     with one_line_errors(prog):
-        if not FLAGS.export_dir or len(argv) > 1:
-            raise ExportError("--export_dir is required and takes no arguments (see --help)")
+        if bool(FLAGS.export_dir) == bool(FLAGS.model_config_file) or len(argv) > 1:
+            raise ExportError(
+                "one of --export_dir or --model_config_file is required, and no arguments "
+                "(see --help)"
+            )
+        path = FLAGS.model_config_file
+        config = model_config.ConfigFile(path) if path else None
+        runtimes.check_installed(FLAGS.runtime)
         listening = workers.listen(FLAGS.port)
+        if FLAGS.grpc_port:
+            workers.check_free(FLAGS.grpc_port)
     sys.exit(
         workers.run(
             FLAGS.workers,
-            lambda index, respawned: serve(prog, listening, index, respawned),
+            lambda index, respawned: serve(prog, listening, config, index, respawned),
             FLAGS.max_worker_deaths_per_minute,
         )
     )

@@ -11,6 +11,7 @@ from unittest import mock
 
 import numpy as np
 import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
 
 import keras_dae
 from keras_dae.core import durable, errors, locking
@@ -20,6 +21,7 @@ from keras_dae.export import layout, manifest, parity, verify
 from keras_dae.export.config import ExportConfig
 from keras_dae.export.convert import pipeline, tflite
 from keras_dae.export.litert import LiteRTModel
+from keras_dae.export.serving import warmup
 from tests.cli import CliAssertions, run_module
 from tests.idx_fixtures import write_mnist_dir
 
@@ -105,6 +107,27 @@ class ExportTest(CliAssertions, tf.test.TestCase):
             files["versions/1/tflite/int8.tflite"],
             manifest.sha256(os.path.join(self.record, "tflite", "int8.tflite")),
         )
+
+    def test_warmup_file_is_a_tfrecord_of_prediction_logs_the_model_answers(self):
+        path = layout.warmup_path(self.export_dir, 1)
+        self.assertIn(
+            "saved_model/1/assets.extra/tf_serving_warmup_requests",
+            manifest.read(self.export_dir, 1),
+        )
+        records = list(tf.data.TFRecordDataset(path).as_numpy_iterator())  # Checks the CRCs.
+        logs = [prediction_log_pb2.PredictionLog.FromString(r) for r in records]
+        loaded = tf.saved_model.load(layout.saved_model_dir(self.export_dir, 1))
+        by_signature = {log.predict_log.request.model_spec.signature_name: log for log in logs}
+        self.assertCountEqual(by_signature, ["serving_default", "encode", "decode"])
+        for name, log in by_signature.items():
+            (input_name, tensor), *_ = log.predict_log.request.inputs.items()
+            x = tf.make_ndarray(tensor)
+            self.assertEqual(x.shape[0], 1)
+            outputs = loaded.signatures[name](**{input_name: tf.constant(x)})
+            self.assertTrue(np.all(np.isfinite(next(iter(outputs.values())).numpy())))
+        # The server's TensorFlow-free reader finds the same requests.
+        ours = [r.SerializeToString() for r in warmup.requests(self.export_dir, 1)]
+        self.assertEqual(ours, [log.predict_log.request.SerializeToString() for log in logs])
 
     def test_signatures_and_dynamic_batch(self):
         loaded = tf.saved_model.load(os.path.join(self.export_dir, "saved_model", "1"))

@@ -3,6 +3,7 @@ the installed versions, and those are the versions they were checked against."""
 
 import importlib.metadata
 
+import grpc
 from absl.testing import absltest
 from kserve import ModelServer
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -34,6 +35,11 @@ class KServeInternalsTest(absltest.TestCase):
         self.assertTrue(issubclass(protocol, HttpToolsProtocol))
         for name in ("on_message_begin", "on_headers_complete", "on_message_complete"):
             self.assertTrue(callable(getattr(HttpToolsProtocol, name)), name)
+
+    def test_the_v2_grpc_parts_exist(self):
+        server = grpc.aio.server()
+        kserve_internals.add_v2_grpc(server, ModelServer(enable_grpc=False))
+        self.assertTrue(callable(kserve_internals.V2Errors().intercept))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Tests of `python -m export.serve` as real processes over real HTTP: TF Serving's formats and
-the Keras model's numbers, LiteRT int8 parity, every bad request, a hot swap under load, SIGTERM."""
+the Keras model's numbers, LiteRT int8 parity, gRPC and V2 answering as REST on both runtimes,
+every bad request, a hot swap under load, SIGTERM."""
 
 import json
 import os
@@ -11,9 +12,11 @@ import tempfile
 import threading
 import time
 
+import grpc
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from keras_dae import data, model
 from keras_dae.core import rundir
@@ -122,6 +125,28 @@ class ServeTest(tf.test.TestCase, parameterized.TestCase):
         ]
         litert_ce = parity.cross_entropy(x, np.concatenate(outputs))
         self.assertLessEqual((litert_ce - keras_ce) / keras_ce, 0.02)
+
+    @parameterized.parameters("savedmodel", "litert")
+    def test_tfs_grpc_and_v2_answer_as_rest(self, runtime):
+        server, x = getattr(self, runtime), self.x[:2]
+        body = {"signature_name": "encode", "instances": x.tolist()}
+        rest = np.asarray(predict(server, body)[1]["predictions"], np.float32)
+        message = predict_pb2.PredictRequest()
+        message.model_spec.name, message.model_spec.signature_name = "dae", "encode"
+        message.inputs["images"].CopyFrom(tf.make_tensor_proto(x.astype(np.float32)))
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            answer = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(message, 30)
+        np.testing.assert_array_equal(tf.make_ndarray(answer.outputs["codes"]), rest)
+        v2 = {
+            "inputs": [{"name": "images", "shape": list(x.shape), "datatype": "FP32",
+                        "data": x.ravel().tolist()}],
+            "parameters": {"signature_name": "encode"},
+        }  # fmt: skip
+        url = f"http://127.0.0.1:{server.port}/v2/models/dae/infer"
+        status, _, text = request(url, v2, content_type="application/json")
+        self.assertEqual(status, 200, text)
+        (output,) = json.loads(text)["outputs"]
+        np.testing.assert_array_equal(np.reshape(output["data"], output["shape"]), rest)
 
     def test_litert_runtime_does_not_import_tensorflow(self):
         code = (
@@ -252,21 +277,33 @@ class ServeStartTest(parameterized.TestCase, CliAssertions):
     """What `python -m export.serve` says when it cannot start: one line, whatever --workers."""
 
     def test_no_export_dir(self):
-        self.assert_one_line_error(run_module("export.serve"), "export.serve", "--export_dir")
+        self.assert_one_line_error(
+            run_module("export.serve", "--grpc_port=0"), "export.serve", "--export_dir"
+        )
 
     @parameterized.parameters(1, 2)
     def test_no_published_version(self, workers):
         with tempfile.TemporaryDirectory() as empty:
             run = run_module(
-                "export.serve", f"--export_dir={empty}", "--runtime=litert", f"--workers={workers}"
+                "export.serve",
+                f"--export_dir={empty}",
+                "--runtime=litert",
+                f"--workers={workers}",
+                "--grpc_port=0",
             )
         self.assert_one_line_error(run, "export.serve", "no published version")
 
     def test_port_in_use(self):
         with socket.create_server(("0.0.0.0", 0)) as taken, tempfile.TemporaryDirectory() as d:
             port = taken.getsockname()[1]
-            run = run_module("export.serve", f"--export_dir={d}", f"--port={port}")
+            run = run_module("export.serve", f"--export_dir={d}", f"--port={port}", "--grpc_port=0")
         self.assert_one_line_error(run, "export.serve", f"port {port}: Address already in use")
+
+    def test_grpc_port_in_use(self):  # gRPC's SO_REUSEPORT would share it with the other server.
+        with socket.create_server(("0.0.0.0", 0)) as taken, tempfile.TemporaryDirectory() as d:
+            port = taken.getsockname()[1]
+            run = run_module("export.serve", f"--export_dir={d}", f"--grpc_port={port}")
+        self.assert_one_line_error(run, "export.serve", f"gRPC port {port}: Address already in use")
 
 
 if __name__ == "__main__":

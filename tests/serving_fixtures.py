@@ -26,12 +26,12 @@ def free_port() -> int:
 
 
 class Server:
-    """`python -m export.serve` (or `command`, run in `cwd`) in a subprocess on a free port, its
-    log in a file."""
+    """`python -m export.serve` (or `command`, run in `cwd`) in a subprocess on free HTTP and gRPC
+    ports, its log in a file; `export_dir` None: the flags name a --model_config_file."""
 
     def __init__(
         self,
-        export_dir: str,
+        export_dir: str | None,
         log_path: str,
         *flags: str,
         workers: int = 1,
@@ -39,14 +39,16 @@ class Server:
         cwd: str = ROOT,
     ):
         self.port = free_port()
+        self.grpc_port = free_port()
         self.workers = workers
         self.log_path = log_path
         with open(log_path, "w") as log:  # The child keeps its own copy of the descriptor.
             self.process = subprocess.Popen(
                 [
                     *command,
-                    f"--export_dir={export_dir}",
+                    *([f"--export_dir={export_dir}"] if export_dir else []),
                     f"--port={self.port}",
+                    f"--grpc_port={self.grpc_port}",
                     "--poll_seconds=0.2",
                     f"--workers={workers}",
                     *flags,

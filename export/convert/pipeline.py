@@ -16,9 +16,10 @@ from keras_dae.core.config import TrainConfig
 from keras_dae.core.errors import ExportError
 from keras_dae.export import layout, model_card, parity, publish
 from keras_dae.export.config import ExportConfig
-from keras_dae.export.convert import savedmodel, tflite
+from keras_dae.export.convert import savedmodel, tflite, warmup
 from keras_dae.export.convert.micro import run_micro
 from keras_dae.export.litert import LiteRTModel
+from keras_dae.export.serving import protocol
 
 MICRO_IMAGES = 100  # Test images run through TFLM (one invoke each: slow).
 SAMPLE_IMAGES = 100  # Test digits published in samples.json.
@@ -37,6 +38,7 @@ def export_model(config: ExportConfig) -> dict:
         staging = publish.stage(config.export_dir)
         try:
             savedmodel.write_saved_model(autoencoder, staging.saved_model)
+            write_warmup(staging.saved_model, train_config, images.x_test, reference["codes"])
             calibration = calibration_images(images.x_train, train_config, config)
             variants = write_variants(staging, calibration)
             variant_rows = variants_parity(variants, images.x_test, reference, config)
@@ -82,6 +84,15 @@ def keras_reference(autoencoder: keras.Model, x_test: np.ndarray) -> dict:
         "reconstructions": reconstructions,
         "ce": parity.cross_entropy(x_test, reconstructions),
     }
+
+
+def write_warmup(
+    saved_model: str, train_config: TrainConfig, x_test: np.ndarray, codes: np.ndarray
+) -> None:
+    """TF Serving's warm-up file: each signature on the first test digit (or its code)."""
+    info = model_info(train_config)
+    signatures = protocol.signatures(info["latent_dim"], info["input_max"])
+    warmup.write(saved_model, warmup.records(signatures, {"images": x_test, "codes": codes}))
 
 
 def calibration_images(

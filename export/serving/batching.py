@@ -5,10 +5,15 @@ import asyncio
 import collections
 import concurrent.futures
 import itertools
+import time
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 
+from keras_dae.export.serving import metrics
 from keras_dae.export.serving.served import Served
+
+Infer = Callable[[Served, str, np.ndarray], Awaitable[np.ndarray]]  # The model call (batched).
 
 
 def _key(item):
@@ -60,6 +65,7 @@ class Batcher:
         """One model call on the executor thread for `group`; each request gets its rows."""
         served, signature = group[0][0], group[0][1]
         inputs = [item[2] for item in group]
+        metrics.BATCH_SIZE.observe(sum(len(x) for x in inputs))
         try:
             outputs = await loop.run_in_executor(
                 self.executor,
@@ -77,3 +83,20 @@ class Batcher:
             if not item[3].done():  # A client that went away has cancelled its future.
                 item[3].set_result(outputs[start : start + len(item[2])])
             start += len(item[2])
+
+
+def model_call(batcher: Batcher | None, runtime: str) -> Infer:
+    """The model call of every protocol: batched when `batcher` is on, timed by runtime."""
+
+    async def infer(served: Served, signature: str, x: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        if batcher is None:
+            outputs = served.call(signature, x)
+        else:
+            outputs = await batcher.run(served, signature, x)
+        metrics.RUNTIME_LATENCY.labels("predict", runtime).observe(
+            (time.perf_counter() - start) * 1e6
+        )
+        return outputs
+
+    return infer

@@ -1,10 +1,15 @@
 """One worker's HTTP server: uvicorn (uvloop, httptools) serving the app on the socket the workers
-share, with its limits: at most --max_connections connections or requests at once (more get
-uvicorn's 503), a read deadline, KServe's keep-alive, a graceful stop."""
+share, and the worker's gRPC server in the same loop; its limits: at most --max_connections
+connections or requests at once (more get uvicorn's 503), a header deadline, KServe's keep-alive,
+a graceful stop."""
 
+import asyncio
 import socket
+from collections.abc import Callable
 
+import grpc
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 
 from keras_dae.export.serving import kserve_internals
@@ -18,8 +23,11 @@ def run(
     read_timeout_s: float,
     max_connections: int,
     grace_s: int,
+    make_grpc_server: Callable[[], grpc.aio.Server | None] = lambda: None,
 ) -> None:
-    """Serves `app` on `listening` until SIGTERM (then finishes the requests in flight)."""
+    """Serves `app` on `listening`, and the gRPC server `make_grpc_server` builds (in the event
+    loop, which grpc.aio binds it to) in the same loop, until SIGTERM (then both finish the
+    requests in flight)."""
     config = uvicorn.Config(
         app,
         http=kserve_internals.read_deadline(read_timeout_s),
@@ -28,4 +36,17 @@ def run(
         timeout_graceful_shutdown=grace_s,
         log_config=None,  # KServe has configured logging.
     )
-    uvicorn.Server(config).run(sockets=[listening])
+    server = uvicorn.Server(config)
+
+    async def serve():
+        grpc_server = make_grpc_server()
+        if grpc_server is not None:
+            await grpc_server.start()
+        try:
+            await server.serve(sockets=[listening])
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace_s)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve())

@@ -9,6 +9,9 @@ from fastapi import FastAPI
 from kserve import ModelServer
 from kserve.model_server import FASTAPI_APP_IMPORT_STRING
 from kserve.model_server import app as kserve_app
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
+from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import RESTServer
 from starlette.routing import BaseRoute
 from timing_asgi import TimingMiddleware
@@ -41,6 +44,25 @@ def rest_app(server: ModelServer) -> FastAPI:
         m for m in kserve_app.user_middleware if m.cls is not TimingMiddleware
     ]
     return kserve_app
+
+
+class V2Errors(ExceptionToStatusInterceptor):
+    """KServe's gRPC error mapping (InvalidInput: INVALID_ARGUMENT, ModelNotFound: NOT_FOUND, ...)
+    for the V2 service only: on TF Serving's services, which abort with their own codes, it
+    turned each abort into a logged INTERNAL."""
+
+    async def intercept(self, method, request, context, method_name):
+        if method_name.startswith("/inference."):
+            return await super().intercept(method, request, context, method_name)
+        return await method(request, context)
+
+
+def add_v2_grpc(grpc_server, server: ModelServer) -> None:
+    """KServe's own `inference.GRPCInferenceService` on `grpc_server` (ours, beside TF Serving's
+    services on --grpc_port): KServe builds its servicer only inside its GRPCServer, which binds
+    its own port and cannot share one between forked workers."""
+    servicer = InferenceServicer(server.dataplane, server.model_repository_extension)
+    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, grpc_server)
 
 
 def first_routes(app: FastAPI, first: Callable[[BaseRoute], bool]) -> None:

@@ -1,41 +1,77 @@
-"""The one KServe model: checks a TF Serving request, runs it on the version being served
-(swapped whole by one reference assignment), names that version in a response header; with no
-version left to serve it is not ready."""
+"""One configured model as KServe serves it: TF Serving's REST predict (KServe's V1 route) and the
+Open Inference Protocol (KServe's V2 REST and gRPC) on its highest version, the version in a
+response header, its requests counted; with no version left to serve it is not ready."""
+
+import time
 
 from kserve import Model
-from kserve.errors import ModelNotReady
+from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
+from kserve.protocol.infer_type import InferRequest
 
-from keras_dae.export.serving import protocol
-from keras_dae.export.serving.batching import Batcher
-from keras_dae.export.serving.served import Served
+from keras_dae.export.serving import metrics, protocol, v2
+from keras_dae.export.serving.batching import Infer
+from keras_dae.export.serving.servables import Servable
 
 VERSION_HEADER = "X-Model-Version"
 NOT_READY = "No published version matches its manifest and loads; ready once one is published."
 
 
-class AutoencoderModel(Model):
-    """`predict` for TensorFlow Serving's REST API on the current `served` version."""
+def status_name(error: BaseException | None) -> str:
+    """The gRPC code name an answer's metrics count (TF Serving's request_count)."""
+    if error is None:
+        return "OK"
+    if isinstance(error, InvalidInput):
+        return "INVALID_ARGUMENT"
+    if isinstance(error, ModelNotFound):
+        return "NOT_FOUND"
+    if isinstance(error, ModelNotReady):
+        return "UNAVAILABLE"
+    return "INTERNAL"
 
-    def __init__(self, name: str, served: Served | None, max_batch: int, batcher: Batcher | None):
+
+class AutoencoderModel(Model):
+    """`predict` on the current `servable` (swapped whole by one reference assignment)."""
+
+    def __init__(self, name: str, max_batch: int, infer: Infer):
         super().__init__(name, return_response_headers=True)
         self.max_batch = max_batch
-        self.batcher = batcher
-        self.swap(served)
+        self.infer = infer
+        self.swap(None)
 
-    def swap(self, served: Served | None) -> None:
-        """Serves `served` from the next request on (requests in flight finish on the old);
+    def swap(self, servable: Servable | None) -> None:
+        """Serves `servable` from the next request on (requests in flight finish on the old);
         None: not ready."""
-        self.served = served
-        self.ready = served is not None
+        self.servable = servable
+        self.ready = servable is not None
 
     async def predict(self, payload, headers=None, response_headers=None):
-        served = self.served  # One read: the whole request runs on this version.
-        if served is None:
-            raise ModelNotReady(self.name, NOT_READY)
-        request = protocol.parse(payload, served.signatures, self.max_batch)
-        if self.batcher is None:
-            outputs = served.call(request.signature.name, request.batch)
-        else:
-            outputs = await self.batcher.run(served, request.signature.name, request.batch)
-        response_headers[VERSION_HEADER] = str(served.version)
-        return protocol.response(request, outputs)
+        v2_request = isinstance(payload, InferRequest)
+        protocol_name = ("v2_grpc" if payload.from_grpc else "v2_rest") if v2_request else "rest"
+        start, version, signature, error = time.perf_counter(), "", "serving_default", None
+        try:
+            servable = self.servable  # One read: the whole request runs on this version.
+            if servable is None:
+                raise ModelNotReady(self.name, NOT_READY)
+            served = servable.latest
+            version = str(served.version)
+            if v2_request:
+                parsed, x = v2.parse(payload, served.signatures, self.max_batch)
+                signature = parsed.name
+                outputs = await self.infer(served, signature, x)
+                return v2.response(payload, parsed, outputs, self.name, served.version)
+            request = protocol.parse(payload, served.signatures, self.max_batch)
+            signature = request.signature.name
+            outputs = await self.infer(served, signature, request.batch)
+            if response_headers is not None:
+                response_headers[VERSION_HEADER] = version
+            return protocol.response(request, outputs)
+        except Exception as e:
+            error = e
+            raise
+        finally:
+            metrics.REQUESTS.labels(
+                self.name, version, signature, protocol_name, status_name(error)
+            ).inc()
+            metrics.REQUEST_LATENCY.labels(self.name, "predict", protocol_name.upper()).observe(
+                (time.perf_counter() - start) * 1e6
+            )

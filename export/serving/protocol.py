@@ -17,11 +17,14 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 @dataclasses.dataclass(frozen=True)
 class Signature:
-    """One serving signature: its input tensor's name and width and the values it accepts."""
+    """One serving signature: its input tensor's name and width and the values it accepts, its
+    output tensor's name and width."""
 
     name: str
     input_name: str
     features: int
+    output_name: str
+    outputs: int
     low: float = -FLOAT32_MAX
     high: float = FLOAT32_MAX
 
@@ -38,9 +41,11 @@ def signatures(latent_dim: int, input_max: float) -> dict[str, Signature]:
     codes."""
     images = {"input_name": "images", "features": PIXELS, "low": 0.0, "high": input_max}
     return {
-        "serving_default": Signature("serving_default", **images),
-        "encode": Signature("encode", **images),
-        "decode": Signature("decode", "codes", latent_dim),
+        "serving_default": Signature(
+            "serving_default", **images, output_name="reconstructions", outputs=PIXELS
+        ),
+        "encode": Signature("encode", **images, output_name="codes", outputs=latent_dim),
+        "decode": Signature("decode", "codes", latent_dim, "reconstructions", PIXELS),
     }
 
 
@@ -62,7 +67,7 @@ def _batch(rows, signature: Signature, max_batch: int, where: str) -> np.ndarray
         raise InvalidInput(f"{where} must be a list of instances, got {type(rows).__name__}")
     if not rows:
         raise InvalidInput(f"{where} is an empty batch")
-    if len(rows) > max_batch:
+    if len(rows) > max_batch:  # Before the rows become an array.
         raise InvalidInput(
             f"{where} holds {len(rows)} instances, more than --max_batch {max_batch}"
         )
@@ -70,7 +75,16 @@ def _batch(rows, signature: Signature, max_batch: int, where: str) -> np.ndarray
         x = np.array(rows)
     except ValueError:
         raise InvalidInput(f"{where}: instances of unequal lengths") from None
-    if x.shape != (len(rows), signature.features):
+    return checked(x, signature, max_batch, where)
+
+
+def checked(x: np.ndarray, signature: Signature, max_batch: int, where: str) -> np.ndarray:
+    """The array `x` (from JSON or a TensorProto) as a checked float32 [N, features] batch."""
+    if x.ndim and not len(x):
+        raise InvalidInput(f"{where} is an empty batch")
+    if x.ndim and len(x) > max_batch:
+        raise InvalidInput(f"{where} holds {len(x)} instances, more than --max_batch {max_batch}")
+    if x.ndim != 2 or x.shape[1] != signature.features:
         raise InvalidInput(
             f"{where} has shape {list(x.shape)}, expected [N, "
             f"{signature.features}] for '{signature.input_name}'"

@@ -1,20 +1,25 @@
-"""What KServe's FastAPI app gets besides its V1 routes: TF Serving's model status (with the
-version, 503 while none is served), the request bodies' middleware, `{"error": ...}` bodies for
-every HTTP error, and client errors logged as one line instead of a traceback."""
+"""What KServe's FastAPI app gets besides its V1 and V2 routes: TF Serving's model status (every
+served version, 503 while none is), the rest of TF Serving's REST API, the metrics at KServe's and
+TF Serving's paths, the request bodies' middleware, `{"error": ...}` bodies for every HTTP error,
+and client errors logged as one line instead of a traceback."""
 
 import logging
 
 from fastapi import FastAPI
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
-from keras_dae.export.serving import kserve_internals, protocol
+from keras_dae.export.serving import kserve_internals, metrics, protocol, tfs_rest
 from keras_dae.export.serving.admission import ByteBudget
+from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.bodies import RequestBodies
-from keras_dae.export.serving.model import NOT_READY, VERSION_HEADER, AutoencoderModel
+from keras_dae.export.serving.model import VERSION_HEADER
+from keras_dae.export.serving.tfs_grpc import Lookup
 
 CLIENT_ERRORS = (InvalidInput, ModelNotFound)
 STATUS_PATH = "/v1/models/{model_name}"
+METRICS_PATHS = ("/metrics", "/monitoring/prometheus/metrics")  # KServe's, TF Serving's.
 
 
 class OneLineClientErrors(logging.Filter):
@@ -29,34 +34,39 @@ class OneLineClientErrors(logging.Filter):
 
 
 def install(
-    app: FastAPI, model: AutoencoderModel, max_body_bytes: int, budget: ByteBudget, max_batch: int
+    app: FastAPI,
+    lookup: Lookup,
+    infer: Infer,
+    max_body_bytes: int,
+    budget: ByteBudget,
+    max_batch: int,
 ) -> None:
-    """Adds the status route (tried before KServe's on its path), the bodies' middleware and the
-    error handlers to KServe's built `app`."""
+    """Adds the status and metrics routes (tried before KServe's on their paths), TF Serving's
+    other REST routes, the bodies' middleware and the error handlers to KServe's built `app`."""
 
     async def model_status(model_name: str):
         if ":" in model_name:  # A verb's URL (/v1/models/dae:predict) asked with GET.
             raise HTTPException(405, f"GET is not allowed on /v1/models/{model_name} (use POST)")
-        if model_name != model.name:
-            raise ModelNotFound(model_name)
-        served = model.served
-        if served is None:
-            raise ModelNotReady(model.name, NOT_READY)
-        version = str(served.version)
+        servable = lookup(model_name)
         return protocol.json_response(
             {
-                "name": model.name,
+                "name": servable.name,
                 "ready": True,
                 "model_version_status": [
                     {
-                        "version": version,
+                        "version": str(version),
                         "state": "AVAILABLE",
                         "status": {"error_code": "OK", "error_message": ""},
                     }
+                    for version in sorted(servable.versions, reverse=True)
                 ],
             },
-            headers={VERSION_HEADER: version},
+            headers={VERSION_HEADER: str(servable.latest.version)},
         )
+
+    async def scrape():
+        body, content_type = metrics.exposition()
+        return Response(body, headers={"content-type": content_type})
 
     async def http_error(_, error: HTTPException):
         return protocol.error_response(error.status_code, f"{error.detail}", error.headers)
@@ -70,10 +80,13 @@ def install(
         return None
 
     app.add_api_route(STATUS_PATH, model_status, methods=["GET"])
+    for path in METRICS_PATHS:
+        app.add_api_route(path, scrape, methods=["GET"])
+    app.include_router(tfs_rest.router(lookup, infer, max_batch))
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ModelNotReady, not_ready)
     app.add_middleware(RequestBodies, max_bytes=max_body_bytes, budget=budget, check=unparsed_check)
     logging.getLogger("kserve").addFilter(OneLineClientErrors())
     kserve_internals.first_routes(
-        app, lambda route: getattr(route, "endpoint", None) is model_status
+        app, lambda route: getattr(route, "endpoint", None) in (model_status, scrape)
     )

@@ -6,10 +6,11 @@ import os
 from collections.abc import Callable
 
 import numpy as np
+from kserve.errors import InvalidInput
 
 from keras_dae.core.errors import ExportError
 from keras_dae.export import layout
-from keras_dae.export.serving import protocol
+from keras_dae.export.serving import grpc_protocol, protocol, warmup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +33,26 @@ def read_signatures(export_dir: str, version: int) -> dict[str, protocol.Signatu
         raise ExportError(f"{path}: no readable model settings ({type(e).__name__})") from None
 
 
-def warm_up(served: Served) -> Served:
-    """Calls every signature once, so that the first request does not pay for it."""
-    for signature in served.signatures.values():
-        served.call(signature.name, np.zeros((1, signature.features), np.float32))
+def _warmup_batches(served: Served, export_dir: str) -> list[tuple[str, np.ndarray]]:
+    """(signature name, batch) of each warm-up request; ExportError for one that fails a check."""
+    batches = []
+    for index, request in enumerate(warmup.requests(export_dir, served.version)):
+        try:
+            signature, x = grpc_protocol.parse(request, served.signatures, warmup.MAX_BATCH)
+        except InvalidInput as e:
+            path = layout.warmup_path(export_dir, served.version)
+            raise ExportError(f"{path}: record {index}: {e}") from None
+        batches.append((signature.name, x))
+    return batches
+
+
+def warm_up(served: Served, export_dir: str) -> Served:
+    """Replays the version's warm-up requests (TF Serving's file) before it serves, so that the
+    first request does not pay for it; a version without the file calls each signature on zeros."""
+    batches = _warmup_batches(served, export_dir) or [
+        (signature.name, np.zeros((1, signature.features), np.float32))
+        for signature in served.signatures.values()
+    ]
+    for name, x in batches:
+        served.call(name, x)
     return served

@@ -1,17 +1,20 @@
-"""Versions as TensorFlow Serving handles them: serve the highest published version that matches
-its manifest and loads; a background thread polls the export, swaps a newer version in whole, and
-withdraws the served one when its folders go or its files stop matching the manifest (then the
-highest good version left serves, or none: not ready until one is published)."""
+"""Versions as TensorFlow Serving handles them: serve the published versions that match their
+manifest, load, and the model's version policy selects (without a config: the highest); each poll
+swaps in a newer one whole and withdraws a served one whose folders go or whose files stop
+matching the manifest (the policy then picks among those left; none: not ready until one is
+published)."""
 
 import gc
 import os
-import threading
 from collections.abc import Callable
 
 from absl import logging
 
 from keras_dae.core.errors import ExportError
 from keras_dae.export import layout, manifest
+from keras_dae.export.serving import metrics
+from keras_dae.export.serving.model_config import ModelEntry
+from keras_dae.export.serving.servables import Servable
 from keras_dae.export.serving.served import Served
 
 
@@ -72,47 +75,49 @@ def _load(export_dir: str, version: int, load: Callable[[str, int], Served]):
 
 
 class VersionSource:
-    """Finds and loads the highest good version and checks the served one; the versions that
-    failed or were withdrawn are never loaded again (a number is never reused)."""
+    """One model's export: loads the versions its policy selects out of the good ones (the
+    highest first), reuses the loaded ones, and checks them; the versions that failed or were
+    withdrawn are never loaded again (a number is never reused)."""
 
-    def __init__(self, export_dir: str, load: Callable[[str, int], Served]):
-        self.export_dir = export_dir
-        self.load = load
+    def __init__(self, export_dir: str, load: Callable[[str, int], Served], name: str):
+        self.export_dir, self.load, self.name = export_dir, load, name
         self.skipped: set[int] = set()
+        self.loaded: dict[int, Served] = {}
         self.fingerprints: dict[int, tuple] = {}
 
-    def best(self, above: int = 0) -> Served | None:
-        """The highest version above `above` that verifies and loads (None for none)."""
-        candidates = [
-            v
-            for v in layout.published_versions(self.export_dir)
-            if v > above and v not in self.skipped
-        ]
-        for version in reversed(candidates):
-            fingerprint = _fingerprint(self.export_dir, version)
-            served, problem = _load(self.export_dir, version, self.load)
-            if served is not None and fingerprint is not None:
-                self.fingerprints = {version: fingerprint}
-                return served
-            self.skipped.add(version)
-            logging.warning(
-                "version %d of %s skipped: %s", version, self.export_dir, problem or "removed"
-            )
-        return None
+    def _try(self, version: int) -> bool:
+        """Loads `version` into `loaded` (True), or skips it with one warning (False)."""
+        fingerprint = _fingerprint(self.export_dir, version)
+        served, problem = _load(self.export_dir, version, self.load)
+        status = "success" if served is not None and fingerprint is not None else "fail"
+        metrics.LOADS.labels(layout.saved_model_dir(self.export_dir, version), status).inc()
+        if status == "success":
+            self.loaded[version], self.fingerprints[version] = served, fingerprint
+            return True
+        self.skipped.add(version)
+        metrics.REFUSALS.labels(self.name).inc()
+        logging.warning(
+            "version %d of %s skipped: %s", version, self.export_dir, problem or "removed"
+        )
+        return False
 
-    def first(self) -> Served:
-        """The version to start with; ExportError when there is none."""
-        served = self.best()
-        if served is None:
-            raise ExportError(
-                f"{self.export_dir}: no published version that matches its "
-                "manifest and loads (export one with `python -m export`)"
-            )
-        return served
+    def select(self, policy: Callable[[list[int]], list[int]]) -> dict[int, Served]:
+        """The versions `policy` picks out of the published, not skipped ones, loaded (one that
+        fails is skipped and the policy asked again); the others are released."""
+        while True:
+            good = [v for v in layout.published_versions(self.export_dir) if v not in self.skipped]
+            wanted = policy(good)
+            missing = [v for v in reversed(wanted) if v not in self.loaded]
+            if all(self._try(v) for v in missing):
+                break
+        self.loaded = {v: self.loaded[v] for v in wanted}
+        self.fingerprints = {v: self.fingerprints[v] for v in wanted}
+        return dict(self.loaded)
 
     def withdrawn(self, version: int) -> str | None:
-        """Why the served `version` is withdrawn (its folders gone, or its files changed and no
-        longer matching the manifest), None while it stands; a withdrawn one is skipped."""
+        """Why the loaded `version` is withdrawn (its folders gone, or its files changed and no
+        longer matching the manifest), None while it stands; a withdrawn one is released and
+        skipped."""
         fingerprint = _fingerprint(self.export_dir, version)
         if fingerprint == self.fingerprints.get(version):
             return None
@@ -128,54 +133,69 @@ class VersionSource:
             self.fingerprints[version] = fingerprint
             return None
         self.skipped.add(version)
+        del self.loaded[version], self.fingerprints[version]
         return problem
 
 
-class VersionWatcher(threading.Thread):
-    """Every `poll_s`: withdraws the served version when it no longer stands and serves the
-    highest good one left, or swaps in a newer one; `swap(None)`: none left to serve."""
+class ModelVersions:
+    """One model as a config entry names it: its versions (by policy) and labels, handed to
+    `swap` as a Servable whenever they change (None: no version left, not ready)."""
 
-    def __init__(
-        self,
-        source: VersionSource,
-        served: Served | None,
-        swap: Callable[[Served | None], None],
-        poll_s: float,
-    ):
-        super().__init__(name="version-watcher", daemon=True)
-        self.source, self.swap, self.poll_s = source, swap, poll_s
-        self.current = served.version if served is not None else None
-        self.stopped = threading.Event()
+    def __init__(self, entry: ModelEntry, load: Callable[[str, int], Served], swap):
+        self.entry, self.swap = entry, swap
+        self.source = VersionSource(entry.export_dir, load, entry.name)
+        self.servable: Servable | None = None
 
-    def run(self):
-        while not self.stopped.wait(self.poll_s):
-            try:
-                self.poll()
-            except OSError as e:  # The export folder itself went or is unreadable: next poll.
-                logging.warning("%s: %s; polling again", self.source.export_dir, e)
-
-    def poll(self) -> None:
-        source, current = self.source, self.current
-        problem = source.withdrawn(current) if current is not None else None
-        if problem is not None:
-            served = source.best()
-            self._serve(served)
-            logging.warning(
-                "version %d of %s withdrawn (%s); %s",
-                current,
-                source.export_dir,
-                problem,
-                f"now serving version {served.version}"
-                if served is not None
-                else "no version left to serve: not ready until one is published",
+    def start(self, required: bool) -> Servable | None:
+        """Loads the versions to start with; ExportError when `required` and there is none."""
+        self.poll(quiet=True)
+        if required and self.servable is None:
+            raise ExportError(
+                f"{self.entry.export_dir}: no published version that matches its "
+                "manifest and loads (export one with `python -m export`)"
             )
-            return
-        served = source.best(above=current or 0)
-        if served is not None:
-            self._serve(served)
-            logging.info("now serving version %d (was %s)", served.version, current or "none")
+        return self.servable
 
-    def _serve(self, served: Served | None) -> None:
-        self.swap(served)
+    def relabel(self, entry: ModelEntry) -> None:
+        """The same export under a changed policy or labels, applied now."""
+        self.entry = entry
+        self.poll(changed=True)
+
+    def poll(self, quiet: bool = False, changed: bool = False) -> None:
+        """Withdraws the loaded versions that no longer stand, loads the ones the policy now
+        selects, and swaps when the versions or labels change."""
+        source, entry = self.source, self.entry
+        before = list(self.servable.versions) if self.servable else []
+        withdrawn = [(v, source.withdrawn(v)) for v in list(source.loaded)]
+        withdrawn = [(v, problem) for v, problem in withdrawn if problem]
+        versions = source.select(entry.select)
+        if list(versions) == before and not withdrawn and not changed:
+            return
+        missing = entry.unresolved_labels(list(versions))
+        if missing and not quiet:
+            logging.warning("%s: labels of versions not served ignored: %s", entry.name, missing)
+        labels = {label: v for label, v in entry.labels if v in versions}
+        self.servable = Servable(entry.name, versions, labels) if versions else None
+        self.swap(self.servable)
+        if quiet:
+            return
         release()
-        self.current = served.version if served is not None else None
+        metrics.SWAPS.labels(entry.name).inc()
+        now = (
+            f"now serving version {max(versions)}"
+            if versions
+            else "no version left to serve: not ready until one is published"
+        )
+        for version, problem in withdrawn:
+            logging.warning(
+                "version %d of %s withdrawn (%s); %s", version, source.export_dir, problem, now
+            )
+        if not withdrawn and versions:
+            logging.info(
+                "%s of %s (was %s; versions %s, labels %s)",
+                now,
+                entry.name,
+                max(before) if before else "none",
+                sorted(versions),
+                labels,
+            )

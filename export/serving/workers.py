@@ -31,6 +31,15 @@ def listen(port: int) -> socket.socket:
         raise ExportError(f"port {port}: {e.strerror}") from None
 
 
+def check_free(port: int) -> None:
+    """ExportError when `port` is taken: the workers' gRPC servers bind it with SO_REUSEPORT (how
+    they share it), which would as silently share it with another server's."""
+    try:
+        socket.create_server(("0.0.0.0", port)).close()
+    except OSError as e:
+        raise ExportError(f"gRPC port {port}: {e.strerror}") from None
+
+
 def _exit_status(wait_status: int) -> int:
     """A child's wait status as a shell would report it (128 + n when killed by signal n)."""
     code = os.waitstatus_to_exitcode(wait_status)

@@ -1,0 +1,182 @@
+"""TF Serving's gRPC API against its REST API on the same server, same run: batch-1 predicts at
+--streams concurrent streams, gRPC driven by h2load (nghttp2-client) with a prepared gRPC body,
+REST by wrk; requests/s, p50/p99 and each load generator's own CPU; then the RSS of a server with
+a two-model, three-version --model_config_file against one model.
+
+    apt-get install -y nghttp2-client wrk
+    python -m benchmarks.grpc --export_dir exports/dae --second_export_dir exports/ae
+
+Prints one JSON object and a markdown table."""
+
+import json
+import os
+import resource
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import numpy as np
+from absl import app
+
+from benchmarks.serving import free_port, memory_mib, request_body, wrk
+from keras_dae import flags
+from keras_dae.export import layout
+from keras_dae.export.serving import tensors
+from keras_dae.export.serving.tfs_protos import predict_pb2
+
+FLAGS = flags.FLAGS
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SETUPS = {
+    "litert_int8": ["--runtime=litert", "--variant=int8"],
+    "savedmodel": ["--runtime=savedmodel"],
+}
+PREDICT = "/tensorflow.serving.PredictionService/Predict"
+
+
+def grpc_body(rest_body: bytes) -> bytes:
+    """The REST body's digit as one length-prefixed gRPC message of a PredictRequest."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "dae"
+    x = np.asarray(json.loads(rest_body)["instances"], np.float32)
+    request.inputs["images"].CopyFrom(tensors.to_proto(x))
+    message = request.SerializeToString()
+    return struct.pack(">?I", False, len(message)) + message
+
+
+def start(flags_: list[str], log_path: str) -> tuple[subprocess.Popen, int, int]:
+    port, grpc_port = free_port(), free_port()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "export.serve", f"--port={port}", f"--grpc_port={grpc_port}",
+             f"--workers={FLAGS.workers}", *flags_],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/dae", timeout=5)
+            return server, port, grpc_port
+        except OSError:
+            time.sleep(0.3)
+    server.kill()
+    sys.exit(f"benchmarks.grpc: error: the server did not start (see {log_path})")
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def h2load(grpc_port: int, body_path: str, folder: str) -> dict:
+    """One h2load run (one thread, one stream per connection): requests/s, p50/p99 from its
+    per-request log, errors (non-2xx; the gRPC status is checked once beforehand)."""
+    log = os.path.join(folder, f"h2load-{grpc_port}.log")  # h2load appends to a file there.
+    out = subprocess.run(
+        ["h2load", "-t1", f"-c{FLAGS.streams}", "-m1", f"-D{FLAGS.seconds}", f"-d{body_path}",
+         "-H", "content-type: application/grpc", "-H", "te: trailers", f"--log-file={log}",
+         f"http://127.0.0.1:{grpc_port}{PREDICT}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    with open(log) as f:
+        rows = [line.split("\t") for line in f if line.strip()]
+    latencies = sorted(int(r[2]) for r in rows)
+    errors = sum(1 for r in rows if not r[1].startswith("2"))
+    return {
+        "requests_per_s": len(rows) / FLAGS.seconds,
+        "p50_ms": latencies[len(latencies) // 2] / 1e3,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] / 1e3,
+        "errors": errors,
+        "summary": [line for line in out.splitlines() if line.startswith("requests:")][0],
+    }
+
+
+def check_grpc(grpc_port: int, body: bytes) -> None:
+    """One Predict with the prepared body must be answered OK (h2load sees HTTP only)."""
+    import grpc  # noqa: PLC0415 (only here)
+
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        call = channel.unary_unary(PREDICT, lambda m: m, lambda m: m)
+        call(body[5:], timeout=30)
+
+
+def measured(run, *args) -> dict:
+    """`run(*args)`'s numbers and its load generator's CPU, in cores."""
+    cpu, start = children_cpu_s(), time.monotonic()
+    result = run(*args)
+    result["load_generator_cores"] = round((children_cpu_s() - cpu) / (time.monotonic() - start), 2)
+    return result
+
+
+def config_text(models: dict[str, str]) -> str:
+    entries = []
+    for name, export_dir in models.items():
+        policy = "model_version_policy { all {} }" if name == "dae" else ""
+        entries.append(
+            f'config {{ name: "{name}" base_path: '
+            f'"{os.path.join(os.path.abspath(export_dir), layout.SAVED_MODEL)}" {policy} }}'
+        )
+    return "model_config_list {\n" + "\n".join(entries) + "\n}\n"
+
+
+def main(argv):
+    del argv
+    folder = tempfile.mkdtemp(prefix="benchmarks-grpc-")
+    rest_path, grpc_path = os.path.join(folder, "rest.json"), os.path.join(folder, "grpc.bin")
+    body = request_body(FLAGS.export_dir)
+    with open(rest_path, "wb") as f:
+        f.write(body)
+    with open(grpc_path, "wb") as f:
+        f.write(grpc_body(body))
+    results = {}
+    for setup, setup_flags in SETUPS.items():
+        server, port, grpc_port = start(
+            [f"--export_dir={FLAGS.export_dir}", *setup_flags], os.path.join(folder, f"{setup}.log")
+        )
+        try:
+            check_grpc(grpc_port, grpc_body(body))
+            url = f"http://127.0.0.1:{port}/v1/models/dae:predict"
+            results[setup] = memory_mib(server.pid)  # Idle, as the config server's below.
+            results[setup]["grpc"] = measured(h2load, grpc_port, grpc_path, folder)
+            results[setup]["rest"] = measured(wrk, url, rest_path, FLAGS.streams, FLAGS.seconds)
+        finally:
+            server.terminate()
+            server.wait(60)
+    if FLAGS.second_export_dir:
+        config = os.path.join(folder, "models.config")
+        with open(config, "w") as f:
+            f.write(config_text({"dae": FLAGS.export_dir, "ae": FLAGS.second_export_dir}))
+        server, *_ = start(
+            [f"--model_config_file={config}", *SETUPS["litert_int8"]],
+            os.path.join(folder, "config.log"),
+        )
+        try:
+            results["litert_int8_config"] = memory_mib(server.pid)
+        finally:
+            server.terminate()
+            server.wait(60)
+    print(json.dumps(results, indent=1))
+    for setup in (*SETUPS, "litert_int8_config"):
+        if setup in results:
+            print(f"{setup}: RSS {results[setup]['server_rss_mib']} MiB, "
+                  f"PSS {results[setup]['server_pss_mib']} MiB")  # fmt: skip
+    print("| server | protocol | req/s | p50 ms | p99 ms | errors | load generator cores |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for setup in SETUPS:
+        for protocol in ("grpc", "rest"):
+            r = results[setup][protocol]
+            print(
+                f"| {setup} | {protocol} | {r['requests_per_s']:,.0f} | {r['p50_ms']:.2f} | "
+                f"{r['p99_ms']:.2f} | {r['errors']} | {r['load_generator_cores']} |"
+            )
+
+
+def run():
+    flags.define_grpc_benchmark_flags()
+    app.run(main, flags_parser=flags.parse_or_exit)
+
+
+if __name__ == "__main__":
+    run()

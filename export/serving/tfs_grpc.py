@@ -1,0 +1,130 @@
+"""TensorFlow Serving's gRPC API on grpc.aio: PredictionService (Predict, GetModelMetadata) and
+ModelService (GetModelStatus), over the same servables, checks and one-line messages as REST;
+INVALID_ARGUMENT, NOT_FOUND, and RESOURCE_EXHAUSTED for a message over the limit (grpc's own)."""
+
+import logging
+import time
+from collections.abc import Callable
+
+import grpc
+from kserve.errors import InvalidInput, ModelNotFound
+
+from keras_dae.export.serving import grpc_protocol, metrics
+from keras_dae.export.serving.batching import Infer
+from keras_dae.export.serving.servables import Servable
+from keras_dae.export.serving.served import Served
+from keras_dae.export.serving.tfs_protos import (
+    model_service_pb2_grpc,
+    prediction_service_pb2_grpc,
+)
+
+Lookup = Callable[[str], Servable]  # A model's servable by name; NotFound for none.
+CODES = (
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
+    (ModelNotFound, grpc.StatusCode.NOT_FOUND),
+)
+logger = logging.getLogger("kserve")
+
+
+def _pick(lookup: Lookup, spec) -> tuple[Servable, Served]:
+    """The servable and version a ModelSpec names (number, label, or the highest)."""
+    servable = lookup(spec.name)
+    version = spec.version.value if spec.HasField("version") else None
+    return servable, servable.pick(version, spec.version_label or None)
+
+
+class Answering:
+    """Runs one RPC: its metrics, and its errors as status codes with their one line."""
+
+    def __init__(self, api: str, spec, context):
+        self.api, self.spec, self.context = api, spec, context
+        self.version, self.signature = "", spec.signature_name or grpc_protocol.DEFAULT_SIGNATURE
+        self.start = time.perf_counter()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, kind, error, _):
+        status = grpc.StatusCode.OK
+        if error is not None:
+            status = next((c for k, c in CODES if isinstance(error, k)), grpc.StatusCode.INTERNAL)
+        if self.api == "predict":
+            metrics.REQUESTS.labels(
+                self.spec.name, self.version, self.signature, "grpc", status.name
+            ).inc()
+        metrics.REQUEST_LATENCY.labels(self.spec.name, self.api, "GRPC").observe(
+            (time.perf_counter() - self.start) * 1e6
+        )
+        if error is None or isinstance(error, grpc.aio.AbortError):
+            return False
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if status is grpc.StatusCode.INTERNAL:
+            logger.error("gRPC %s failed: %s: %s", self.api, type(error).__name__, message)
+        else:
+            logger.warning("client error: %s", message)
+        await self.context.abort(status, message)
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, lookup: Lookup, infer: Infer, max_batch: int):
+        self.lookup, self.infer, self.max_batch = lookup, infer, max_batch
+
+    async def Predict(self, request, context):
+        async with Answering("predict", request.model_spec, context) as rpc:
+            servable, served = _pick(self.lookup, request.model_spec)
+            rpc.version = str(served.version)
+            signature, x = grpc_protocol.parse(request, served.signatures, self.max_batch)
+            outputs = await self.infer(served, signature.name, x)
+            return grpc_protocol.response(signature, outputs, servable.name, served.version)
+
+    async def GetModelMetadata(self, request, context):
+        async with Answering("metadata", request.model_spec, context):
+            servable, served = _pick(self.lookup, request.model_spec)
+            if list(request.metadata_field) != ["signature_def"]:
+                raise InvalidInput(
+                    f"metadata_field {list(request.metadata_field)}; the one field served "
+                    "is ['signature_def']"
+                )
+            return grpc_protocol.metadata_response(servable.name, served.version, served.signatures)
+
+    async def _no_such_signatures(self, request, context, verb: str):
+        spec = request.model_spec
+        async with Answering(verb, spec, context):
+            servable, _ = _pick(self.lookup, spec)
+            raise InvalidInput(grpc_protocol.no_signature_of(verb, servable.name))
+
+    async def Classify(self, request, context):
+        return await self._no_such_signatures(request, context, "classify")
+
+    async def Regress(self, request, context):
+        return await self._no_such_signatures(request, context, "regress")
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, lookup: Lookup):
+        self.lookup = lookup
+
+    async def GetModelStatus(self, request, context):
+        async with Answering("status", request.model_spec, context):
+            servable, served = _pick(self.lookup, request.model_spec)
+            picked = request.model_spec.HasField("version") or request.model_spec.version_label
+            return grpc_protocol.status_response(
+                [served.version] if picked else list(servable.versions)
+            )
+
+
+def server(
+    lookup: Lookup, infer: Infer, max_batch: int, max_message_bytes: int, interceptors=()
+) -> grpc.aio.Server:
+    """The gRPC server of both services (not started; a port still to add). Each forked worker
+    binds the same port: grpc sets SO_REUSEPORT, and the kernel spreads the connections."""
+    options = [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", -1),
+    ]
+    aio_server = grpc.aio.server(interceptors=interceptors, options=options)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(lookup, infer, max_batch), aio_server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(lookup), aio_server)
+    return aio_server

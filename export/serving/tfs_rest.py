@@ -1,0 +1,107 @@
+"""The rest of TensorFlow Serving's REST API, beside KServe's `/v1/models/<m>:predict`: predict
+by version or label, status per version, metadata (the SignatureDefMap as TF Serving renders it
+in JSON), and `:classify`/`:regress` refused with a 400. Misses are 404s with TF Serving's words."""
+
+import time
+
+import orjson
+from fastapi import APIRouter, Request
+from google.protobuf import json_format
+from kserve.errors import InvalidInput, ModelNotFound
+from starlette.responses import Response
+
+from keras_dae.export.serving import grpc_protocol, metrics, protocol
+from keras_dae.export.serving.batching import Infer
+from keras_dae.export.serving.model import VERSION_HEADER
+from keras_dae.export.serving.tfs_grpc import Lookup
+
+MODEL = "/v1/models/{model_name}"
+PICKS = ("", "/versions/{version}", "/labels/{label}")  # What may follow the model's name.
+
+
+def _json(message) -> dict:
+    """A protobuf message as TF Serving's REST API renders it: field names kept, defaults shown."""
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def _version(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise InvalidInput(f"version {text!r} is not a number")
+    return int(text)
+
+
+def router(lookup: Lookup, infer: Infer, max_batch: int) -> APIRouter:
+    """The routes, over `lookup`'s servables and `infer`'s model calls."""
+    routes = APIRouter()
+
+    def pick(model_name: str, version: str | None, label: str | None):
+        servable = lookup(model_name)
+        return servable, servable.pick(_version(version), label)
+
+    async def predict(
+        request: Request, model_name: str, version: str | None = None, label: str | None = None
+    ):
+        start, status, served, signature = time.perf_counter(), 500, None, "serving_default"
+        try:
+            servable, served = pick(model_name, version, label)
+            parsed = protocol.parse(await request.body(), served.signatures, max_batch)
+            signature = parsed.signature.name
+            outputs = await infer(served, signature, parsed.batch)
+            body = orjson.dumps(
+                protocol.response(parsed, outputs), option=orjson.OPT_SERIALIZE_NUMPY
+            )
+            status = 200
+            return Response(
+                body, media_type="application/json", headers={VERSION_HEADER: str(served.version)}
+            )
+        except InvalidInput:
+            status = 400
+            raise
+        except ModelNotFound:
+            status = 404
+            raise
+        finally:
+            version_label = str(served.version) if served else ""
+            metrics.REQUESTS.labels(
+                model_name, version_label, signature, "rest", metrics.status_of(status)
+            ).inc()
+            metrics.REQUEST_LATENCY.labels(model_name, "predict", "REST").observe(
+                (time.perf_counter() - start) * 1e6
+            )
+
+    def no_signatures(verb: str):
+        async def refuse(model_name: str, version: str | None = None, label: str | None = None):
+            servable, _ = pick(model_name, version, label)
+            raise InvalidInput(grpc_protocol.no_signature_of(verb, servable.name))
+
+        return refuse
+
+    async def status(model_name: str, version: str):
+        _, served = pick(model_name, version, None)
+        return _json(grpc_protocol.status_response([served.version]))
+
+    async def metadata(model_name: str, version: str | None = None, label: str | None = None):
+        servable, served = pick(model_name, version, label)
+        answer = grpc_protocol.metadata_response(servable.name, served.version, served.signatures)
+        return {
+            "model_spec": _json(answer.model_spec),
+            "metadata": {
+                "signature_def": _json(grpc_protocol.signature_def_map(served.signatures))
+            },
+        }
+
+    for pick_path in PICKS[1:]:
+        routes.add_api_route(f"{MODEL}{pick_path}:predict", predict, methods=["POST"])
+    for verb in ("classify", "regress"):
+        for pick_path in PICKS:
+            routes.add_api_route(
+                f"{MODEL}{pick_path}:{verb}", no_signatures(verb), methods=["POST"]
+            )
+    routes.add_api_route(f"{MODEL}/versions/{{version}}", status, methods=["GET"])
+    for pick_path in PICKS:
+        routes.add_api_route(f"{MODEL}{pick_path}/metadata", metadata, methods=["GET"])
+    return routes

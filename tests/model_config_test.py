@@ -1,0 +1,132 @@
+"""--model_config_file's parsing, checks, version policies, labels and reload (no server)."""
+
+import os
+import tempfile
+
+from absl.testing import absltest, parameterized
+
+from keras_dae.core.errors import ExportError
+from keras_dae.export.serving import model_config
+from keras_dae.export.serving.model_config import ConfigFile, ModelEntry
+
+CONFIG = """
+model_config_list {
+  config {
+    name: "dae"
+    base_path: "/models/dae/saved_model"
+    model_platform: "tensorflow"
+    model_version_policy { specific { versions: 1 versions: 2 } }
+    version_labels { key: "stable" value: 1 }
+    version_labels { key: "canary" value: 2 }
+  }
+  config {
+    name: "ae"
+    base_path: "/models/ae/saved_model/"
+    model_version_policy { latest { num_versions: 2 } }
+  }
+  config { name: "all" base_path: "/models/all/saved_model" model_version_policy { all {} } }
+  config { name: "plain" base_path: "/models/plain/saved_model" }
+}
+"""
+
+
+def one_model(body: str) -> str:
+    return f"model_config_list {{ config {{ {body} }} }}"
+
+
+class ParseTest(parameterized.TestCase):
+    def test_models_policies_and_labels(self):
+        dae, ae, every, plain = model_config.parse(CONFIG, "models.config")
+        self.assertEqual(
+            dae,
+            ModelEntry("dae", "/models/dae", "specific", 1, (1, 2), (("canary", 2), ("stable", 1))),
+        )
+        self.assertEqual((ae.export_dir, ae.policy, ae.num_versions), ("/models/ae", "latest", 2))
+        self.assertEqual(every.policy, "all")
+        self.assertEqual((plain.policy, plain.num_versions), ("latest", 1))  # TF Serving's default.
+
+    def test_policies_select_versions(self):
+        dae, ae, every, plain = model_config.parse(CONFIG, "models.config")
+        available = [1, 2, 3, 5]
+        self.assertEqual(dae.select(available), [1, 2])
+        self.assertEqual(dae.select([2, 3]), [2])
+        self.assertEqual(ae.select(available), [3, 5])
+        self.assertEqual(every.select(available), available)
+        self.assertEqual(plain.select(available), [5])
+        self.assertEqual(plain.select([]), [])
+        self.assertEqual(dae.unresolved_labels([2]), ["stable -> 1"])
+
+    @parameterized.parameters(
+        ("model_config_list { config { nam: 'x' } }", r'1:30 : Message type "tensorflow\.serving'),
+        ("", "needs a model_config_list"),
+        ("model_config_list { }", "has no model"),
+        (one_model("base_path: '/m/saved_model'"), "a model has no name"),
+        (one_model("name: 'x' base_path: '/m/x'"), r"base_path '/m/x' must name an export's"),
+        (one_model("name: 'x'"), "base_path '' must name"),
+        (
+            one_model("name: 'x' base_path: '/m/saved_model' model_platform: 'pytorch'"),
+            "model_platform 'pytorch'",
+        ),
+        (
+            one_model("name: 'x' base_path: '/s/saved_model' model_version_policy { specific {} }"),
+            "the specific version policy needs versions",
+        ),
+        (
+            one_model(
+                "name: 'x' base_path: '/s/saved_model' "
+                "model_version_policy { specific { versions: 1 } } "
+                "version_labels { key: 'canary' value: 2 }"
+            ),
+            "label 'canary' names version 2, not in its policy",
+        ),
+        (
+            one_model("name: 'x' base_path: '/s/saved_model' version_labels { key: '7' value: 1 }"),
+            "label '7'",
+        ),
+        (
+            "model_config_list { config { name: 'x' base_path: '/a/saved_model' } "
+            "config { name: 'x' base_path: '/b/saved_model' } }",
+            "model 'x' is configured twice",
+        ),
+    )
+    def test_bad_config_is_one_line(self, text, message):
+        with self.assertRaisesRegex(ExportError, message) as raised:
+            model_config.parse(text, "models.config")
+        self.assertTrue(str(raised.exception).startswith("models.config: "))
+        self.assertNotIn("\n", str(raised.exception))
+        self.assertNotIn("ovmsclient", str(raised.exception))
+
+
+class ReloadTest(absltest.TestCase):
+    def setUp(self):
+        self.path = os.path.join(tempfile.mkdtemp(prefix="model_config_test-"), "models.config")
+        self.write(CONFIG)
+
+    def write(self, text: str):
+        with open(self.path, "w") as f:
+            f.write(text)
+        stat = os.stat(self.path)  # A new mtime, however quick the test.
+        os.utime(self.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+
+    def test_changed_file_gives_its_models_and_a_bad_one_keeps_the_old(self):
+        config = ConfigFile(self.path)
+        self.assertLen(config.entries, 4)
+        self.assertIsNone(config.poll())  # Unchanged.
+        self.write(one_model("name: 'ae' base_path: '/models/ae/saved_model'"))
+        self.assertEqual([e.name for e in config.poll()], ["ae"])
+        with self.assertLogs(level="WARNING") as logs:
+            self.write("model_config_list { config {")
+            self.assertIsNone(config.poll())
+        self.assertLen(logs.output, 1)
+        self.assertIn("model config not reloaded, the old one serves on", logs.output[0])
+        self.assertEqual([e.name for e in config.entries], ["ae"])
+        self.write(CONFIG)
+        self.assertLen(config.poll(), 4)
+
+    def test_missing_file_at_start_is_one_line(self):
+        with self.assertRaisesRegex(ExportError, "nowhere.config: No such file or directory"):
+            ConfigFile(os.path.join(os.path.dirname(self.path), "nowhere.config"))
+
+
+if __name__ == "__main__":
+    absltest.main()

@@ -1,0 +1,280 @@
+"""Every protocol against a real server (two LiteRT workers) from a --model_config_file of the AE
+and the DAE, the DAE's version 1 `stable` and 2 (the AE's weights) `canary`, with real clients:
+Google's tensorflow-serving-api stubs, tritonclient (http and grpc), prometheus_client's parser;
+then the config file changed under back-to-back requests."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from absl.testing import absltest, parameterized
+from prometheus_client.parser import text_string_to_metric_families
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from keras_dae.export import layout
+from tests.cli import ROOT
+from tests.export_fixtures import publish_test_version, train_tiny_run
+from tests.idx_fixtures import write_mnist_dir
+from tests.serving_fixtures import Server, publish_copy, request, wait_until
+
+IMAGES = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 784)
+MAX_BODY = 1 << 20
+# tritonclient's gRPC classes and KServe's declare the same `inference` protobuf package, which
+# one process cannot load twice: the clients run in their own.
+TRITON = """
+import sys, numpy as np, tritonclient.grpc, tritonclient.http
+x = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 784)
+for module, url, out in zip((tritonclient.http, tritonclient.grpc), sys.argv[1:3], sys.argv[3:5]):
+    client = module.InferenceServerClient(url)
+    assert client.is_model_ready("ae")
+    tensor = module.InferInput("images", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x)
+    answer = client.infer("ae", [tensor], parameters={"signature_name": "encode"})
+    np.save(out, answer.as_numpy("codes"))
+    client.close()
+"""
+
+
+def model_config(models: dict[str, str], labels: dict[str, int]) -> str:
+    """TF Serving's ModelServerConfig text: `models` name -> export; the `dae` entry serves its
+    versions 1 and 2 with `labels`."""
+    entries = []
+    for name, export_dir in models.items():
+        extra = ""
+        if name == "dae":
+            extra = "model_version_policy { specific { versions: 1 versions: 2 } }\n" + "".join(
+                f'version_labels {{ key: "{k}" value: {v} }}\n' for k, v in labels.items()
+            )
+        base_path = os.path.join(export_dir, layout.SAVED_MODEL)
+        entries.append(f'config {{ name: "{name}" base_path: "{base_path}"\n{extra}}}')
+    return "model_config_list {\n" + "\n".join(entries) + "\n}\n"
+
+
+def write_config(path: str, text: str) -> None:
+    """Replaces the file whole, as an operator's deploy does (never read half-written)."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def predict_request(model="dae", signature="serving_default", x=IMAGES, **spec):
+    message = predict_pb2.PredictRequest()
+    message.model_spec.name = model
+    message.model_spec.signature_name = signature
+    if "version" in spec:
+        message.model_spec.version.value = spec["version"]
+    if "label" in spec:  # One of a oneof with the version.
+        message.model_spec.version_label = spec["label"]
+    message.inputs["codes" if signature == "decode" else "images"].CopyFrom(tf.make_tensor_proto(x))
+    return message
+
+
+def samples(text: str) -> dict:
+    """{(name, sorted labels): value} of a Prometheus exposition."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+class ServeProtocolsTest(parameterized.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tmp = tempfile.mkdtemp(prefix="serve_protocols_test-")
+        data_dir = os.path.join(cls.tmp, "mnist")
+        os.makedirs(data_dir)
+        write_mnist_dir(data_dir, n_train=300, n_test=10)
+        cls.exports = {}
+        for name, noise in (("ae", False), ("dae", True)):
+            run = train_tiny_run(os.path.join(cls.tmp, name), data_dir=data_dir, add_noise=noise)
+            cls.exports[name] = os.path.join(cls.tmp, name, "export")
+            publish_test_version(cls.exports[name], run.workdir)
+        publish_copy(cls.exports["dae"], source=cls.exports["ae"])  # dae 2: the AE's weights.
+        cls.config = os.path.join(cls.tmp, "models.config")
+        write_config(cls.config, model_config(cls.exports, {"stable": 1, "canary": 2}))
+        cls.server = cls.start(workers=2)
+        cls.channel = grpc.insecure_channel(f"127.0.0.1:{cls.server.grpc_port}")
+        cls.predict = prediction_service_pb2_grpc.PredictionServiceStub(cls.channel)
+        cls.models = model_service_pb2_grpc.ModelServiceStub(cls.channel)
+
+    @classmethod
+    def start(cls, workers: int) -> Server:
+        log = os.path.join(cls.tmp, f"server-{workers}.log")
+        server = Server(
+            None,
+            log,
+            f"--model_config_file={cls.config}",
+            "--model_config_file_poll_wait_seconds=0.2",
+            "--runtime=litert",
+            f"--max_body_bytes={MAX_BODY}",
+            workers=workers,
+        )
+        server.wait_ready()
+        return server
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.server.stop()
+        super().tearDownClass()
+
+    def rest(self, path: str, signature="serving_default", x=IMAGES, server=None) -> np.ndarray:
+        server = server or self.server
+        url = f"http://127.0.0.1:{server.port}/v1/models/{path}:predict"
+        body = {"signature_name": signature, "instances": x.tolist()}
+        status, _, text = request(url, body, content_type="application/json")
+        self.assertEqual(status, 200, text)
+        return np.asarray(json.loads(text)["predictions"], np.float32)
+
+    def grpc_outputs(self, **kwargs) -> np.ndarray:
+        (output,) = self.predict.Predict(predict_request(**kwargs), 30).outputs.values()
+        return tf.make_ndarray(output)
+
+    @parameterized.parameters("serving_default", "encode", "decode")
+    def test_tfs_grpc_predict_equals_rest(self, signature):
+        x = self.rest("dae", "encode") if signature == "decode" else IMAGES
+        rest = self.rest("dae", signature, x)
+        np.testing.assert_array_equal(self.grpc_outputs(signature=signature, x=x), rest)
+
+    def test_tfs_grpc_metadata_and_status(self):
+        message = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        message.model_spec.name = "dae"
+        response = self.predict.GetModelMetadata(message, 30)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        self.assertTrue(response.metadata["signature_def"].Unpack(signatures))
+        self.assertCountEqual(signatures.signature_def, ["serving_default", "encode", "decode"])
+        images = signatures.signature_def["serving_default"].inputs["images"]
+        self.assertEqual([d.size for d in images.tensor_shape.dim], [-1, 784])
+        status = get_model_status_pb2.GetModelStatusRequest()
+        status.model_spec.name = "dae"
+        versions = self.models.GetModelStatus(status, 30).model_version_status
+        self.assertCountEqual([(v.version, v.state) for v in versions], [(1, 30), (2, 30)])
+
+    @parameterized.parameters(
+        ({"model": "nope"}, "NOT_FOUND"),
+        ({"label": "beta"}, "NOT_FOUND"),
+        ({"version": 7}, "NOT_FOUND"),
+        ({"signature": "sideways"}, "INVALID_ARGUMENT"),
+        ({"x": np.full((1, 784), 2.0, np.float32)}, "INVALID_ARGUMENT"),
+        ({"x": np.zeros((400, 784), np.float32)}, "RESOURCE_EXHAUSTED"),
+    )
+    def test_tfs_grpc_bad_request_gets_its_code_then_next_is_answered(self, spec, code):
+        with self.assertRaises(grpc.RpcError) as raised:
+            self.predict.Predict(predict_request(**spec), 30)
+        self.assertEqual(raised.exception.code().name, code)
+        self.assertNotIn("\n", raised.exception.details())
+        self.assertEqual(self.grpc_outputs().shape, (3, 784))
+
+    def test_labels_and_versions_reach_their_model(self):
+        stable, canary, ae = (
+            self.rest("dae/versions/1"),
+            self.rest("dae/versions/2"),
+            self.rest("ae"),
+        )
+        self.assertFalse(np.array_equal(stable, ae))
+        np.testing.assert_array_equal(canary, ae)
+        np.testing.assert_array_equal(self.rest("dae/labels/stable"), stable)
+        np.testing.assert_array_equal(self.rest("dae/labels/canary"), ae)
+        np.testing.assert_array_equal(self.rest("dae"), ae)  # The highest version.
+        np.testing.assert_array_equal(self.grpc_outputs(label="stable"), stable)
+        np.testing.assert_array_equal(self.grpc_outputs(version=2), ae)
+
+    def test_tritonclient_http_and_grpc_equal_rest(self):
+        expected = self.rest("ae", "encode")
+        outs = [os.path.join(self.tmp, f"triton-{kind}.npy") for kind in ("http", "grpc")]
+        urls = [f"127.0.0.1:{self.server.port}", f"127.0.0.1:{self.server.grpc_port}"]
+        run = subprocess.run(
+            [sys.executable, "-c", TRITON, *urls, *outs], cwd=ROOT, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+        for out in outs:
+            np.testing.assert_array_equal(np.load(out), expected)
+
+    def test_metrics_count_requests_per_protocol_and_status(self):
+        url = f"http://127.0.0.1:{self.server.port}/monitoring/prometheus/metrics"
+        before = samples(request(url, method="GET")[2])
+        for _ in range(3):
+            self.rest("ae/versions/1")
+            self.grpc_outputs(model="ae")
+        with self.assertRaises(grpc.RpcError):
+            self.predict.Predict(predict_request(model="ae", signature="sideways"), 30)
+        bad = request(
+            f"http://127.0.0.1:{self.server.port}/v1/models/ae:predict", {"instances": [[2.0]]}
+        )
+        self.assertEqual(bad[0], 400)
+        after = samples(request(url, method="GET")[2])
+        kserve_path = samples(request(url.replace("/monitoring/prometheus", ""), method="GET")[2])
+        self.assertEqual(after.keys() & kserve_path.keys(), after.keys())
+
+        def sent(protocol, status, version="1", signature="serving_default"):
+            labels = (
+                ("model_name", "ae"), ("protocol", protocol), ("signature", signature),
+                ("status", status), ("version", version),
+            )  # fmt: skip
+            key = (":tensorflow:serving:request_count_total", labels)
+            return after.get(key, 0) - before.get(key, 0)
+
+        self.assertEqual(sent("rest", "OK"), 3)
+        self.assertEqual(sent("grpc", "OK"), 3)
+        self.assertEqual(sent("grpc", "INVALID_ARGUMENT", signature="sideways"), 1)
+        self.assertEqual(sent("rest", "INVALID_ARGUMENT"), 1)
+
+    def test_config_changes_under_load_fail_no_request(self):
+        server = self.start(workers=1)
+        failures, answered, stop = [], [0], threading.Event()
+
+        def client():
+            while not stop.is_set():
+                for path in ("dae", "dae/versions/1"):
+                    url = f"http://127.0.0.1:{server.port}/v1/models/{path}:predict"
+                    status, _, text = request(url, {"instances": IMAGES[:1].tolist()})
+                    if status != 200:
+                        failures.append(f"{path}: {status} {text}")
+                    answered[0] += 1
+
+        thread = threading.Thread(target=client)
+        thread.start()
+        try:
+            ae_outputs = self.rest("ae")
+            relabelled = {"stable": 2, "canary": 1}
+            write_config(self.config, model_config(self.exports, relabelled))
+
+            def stable_is_ae():
+                return np.array_equal(self.rest("dae/labels/stable", server=server), ae_outputs)
+
+            self.assertTrue(wait_until(stable_is_ae, 30))
+            grown = {**self.exports, "ae2": self.exports["ae"]}
+            write_config(self.config, model_config(grown, relabelled))
+            ae2 = f"http://127.0.0.1:{server.port}/v1/models/ae2"
+            self.assertTrue(wait_until(lambda: request(ae2, method="GET")[0] == 200, 30))
+            write_config(self.config, model_config({"dae": self.exports["dae"]}, relabelled))
+            ae = f"http://127.0.0.1:{server.port}/v1/models/ae"
+            self.assertTrue(wait_until(lambda: request(ae, method="GET")[0] == 404, 30))
+            write_config(self.config, "model_config_list { config { name: 7 } }")
+            self.assertTrue(wait_until(lambda: "not reloaded" in server.log_text(), 30))
+        finally:
+            stop.set()
+            thread.join(60)
+            write_config(self.config, model_config(self.exports, {"stable": 1, "canary": 2}))
+            server.stop()
+        self.assertEqual(failures, [])
+        self.assertGreater(answered[0], 10)
+
+
+if __name__ == "__main__":
+    absltest.main()

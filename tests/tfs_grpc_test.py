@@ -1,0 +1,133 @@
+"""TF Serving's gRPC services (export/serving/tfs_grpc.py) in process, over stand-in versions,
+driven by Google's own tensorflow-serving-api stubs: answers, metadata, status, status codes."""
+
+import asyncio
+import threading
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from absl.testing import absltest, parameterized
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from keras_dae.export.serving import tfs_grpc
+from tests.servable_fixtures import SIGNATURES, infer, lookup
+from tests.serving_fixtures import free_port
+
+
+def predict_request(signature="serving_default", rows=2, **spec) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = spec.pop("name", "dae")
+    request.model_spec.signature_name = signature
+    for key, value in spec.items():
+        if key == "version":
+            request.model_spec.version.value = value
+        else:
+            setattr(request.model_spec, key, value)
+    known = SIGNATURES.get(signature, SIGNATURES["serving_default"])
+    width, name = known.features, known.input_name
+    request.inputs[name].CopyFrom(tf.make_tensor_proto(np.full((rows, width), 0.25, np.float32)))
+    return request
+
+
+class TfsGrpcTest(parameterized.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.loop = asyncio.new_event_loop()
+        threading.Thread(target=cls.loop.run_forever, daemon=True).start()
+        port = free_port()
+
+        async def start():
+            server = tfs_grpc.server(lookup, infer, max_batch=8, max_message_bytes=64 << 10)
+            server.add_insecure_port(f"127.0.0.1:{port}")
+            await server.start()
+            return server
+
+        cls.server = asyncio.run_coroutine_threadsafe(start(), cls.loop).result(30)
+        cls.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        cls.predict = prediction_service_pb2_grpc.PredictionServiceStub(cls.channel)
+        cls.models = model_service_pb2_grpc.ModelServiceStub(cls.channel)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        asyncio.run_coroutine_threadsafe(cls.server.stop(0), cls.loop).result(30)
+        cls.loop.call_soon_threadsafe(cls.loop.stop)
+        super().tearDownClass()
+
+    @parameterized.parameters(
+        ({}, 2), ({"version": 1}, 1), ({"version_label": "stable"}, 1),
+        ({"version_label": "canary"}, 2),
+    )  # fmt: skip
+    def test_predict_by_version_and_label(self, spec, number):
+        response = self.predict.Predict(predict_request("encode", **spec), 10)
+        codes = tf.make_ndarray(response.outputs["codes"])
+        np.testing.assert_allclose(codes, np.full((2, 4), 784 * 0.25 * number), rtol=1e-6)
+        self.assertEqual(response.model_spec.version.value, number)
+        self.assertEqual(response.model_spec.signature_name, "encode")
+
+    def test_float_val_inputs(self):
+        request = predict_request("decode", rows=1)
+        request.inputs["codes"].Clear()
+        request.inputs["codes"].CopyFrom(tf.make_tensor_proto([[1.0, 2.0, 3.0, 4.0]]))
+        request.inputs["codes"].float_val[:] = [1.0, 2.0, 3.0, 4.0]
+        request.inputs["codes"].tensor_content = b""
+        response = self.predict.Predict(request, 10)
+        self.assertEqual(tf.make_ndarray(response.outputs["reconstructions"])[0, 0], 20.0)
+
+    def test_metadata_lists_the_signatures_with_their_shapes(self):
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.name = "dae"
+        response = self.predict.GetModelMetadata(request, 10)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        self.assertTrue(response.metadata["signature_def"].Unpack(signatures))
+        self.assertCountEqual(signatures.signature_def, ["serving_default", "encode", "decode"])
+        encode = signatures.signature_def["encode"]
+        self.assertEqual([d.size for d in encode.inputs["images"].tensor_shape.dim], [-1, 784])
+        self.assertEqual([d.size for d in encode.outputs["codes"].tensor_shape.dim], [-1, 4])
+        self.assertEqual(response.model_spec.version.value, 2)
+
+    def test_status_per_version(self):
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = "dae"
+        statuses = self.models.GetModelStatus(request, 10).model_version_status
+        self.assertEqual([(s.version, s.state) for s in statuses], [(2, 30), (1, 30)])
+        request.model_spec.version.value = 1
+        (status,) = self.models.GetModelStatus(request, 10).model_version_status
+        self.assertEqual((status.version, status.status.error_code), (1, 0))
+
+    @parameterized.parameters(
+        (predict_request(name="ae"), "NOT_FOUND", r"^Servable not found for request: Latest\(ae\)"),
+        (predict_request(version=3), "NOT_FOUND", r"Specific\(dae, 3\)"),
+        (predict_request(version_label="beta"), "NOT_FOUND", "Unrecognized servable version label"),
+        (predict_request("sideways"), "INVALID_ARGUMENT", "unknown signature_name 'sideways'"),
+        (predict_request(rows=9), "INVALID_ARGUMENT", "holds 9 instances, more than --max_batch 8"),
+        (predict_request(rows=30), "RESOURCE_EXHAUSTED", "larger than max"),
+    )  # fmt: skip
+    def test_bad_predict_gets_its_code_and_the_next_is_answered(self, request, code, message):
+        with self.assertRaises(grpc.RpcError) as raised:
+            self.predict.Predict(request, 10)
+        self.assertEqual(raised.exception.code().name, code)
+        self.assertRegex(raised.exception.details(), message)
+        self.assertNotIn("\n", raised.exception.details())
+        self.assertLen(self.predict.Predict(predict_request(), 10).outputs, 1)
+
+    def test_classify_has_no_signature(self):
+        request = classification_pb2.ClassificationRequest()
+        request.model_spec.name = "dae"
+        with self.assertRaises(grpc.RpcError) as raised:
+            self.predict.Classify(request, 10)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("model 'dae' has no classify signatures", raised.exception.details())
+
+
+if __name__ == "__main__":
+    absltest.main()
