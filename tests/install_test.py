@@ -70,8 +70,11 @@ def fresh_environment(folder: str, source: str, extra: str, editable: bool = Fal
     bin_dir = os.path.join(folder, "bin")
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     env.pop("PYTHONPATH", None)
+    constraints = os.path.join(folder, "constraints.txt")  # The pins; pip's take no extras.
+    with open(os.path.join(source, "requirements.txt")) as f, open(constraints, "w") as out:
+        out.write(re.sub(r"\[[^]]*\]", "", f.read()))
     command = (
-        ["python", "-m", "pip", "install", "-q", "-c", f"{source}/requirements.txt", "-e", source]
+        ["python", "-m", "pip", "install", "-q", "-c", constraints, "-e", source]
         if editable
         else ["sh", os.path.join(source, "deploy", "install"), source, extra]
     )
