@@ -204,6 +204,11 @@ class ServeProtocolsTest(parameterized.TestCase):
         self.assertEqual(run.returncode, 0, run.stderr[-2000:])
         for out in outs:
             np.testing.assert_array_equal(np.load(out), expected)
+        status, _, text = request(f"http://{urls[0]}/v2/models/ae", method="GET")
+        self.assertEqual(status, 200, text)
+        self.assertEqual(
+            json.loads(text)["inputs"], [{"name": "images", "datatype": "FP32", "shape": [-1, 784]}]
+        )
 
     def test_metrics_count_requests_per_protocol_and_status(self):
         url = f"http://127.0.0.1:{self.server.port}/monitoring/prometheus/metrics"

@@ -44,6 +44,22 @@ class AutoencoderModel(Model):
         self.servable = servable
         self.ready = servable is not None
 
+    def _default_tensor(self, name_of, width_of) -> list[dict]:
+        """V2 metadata: serving_default's tensor (the `signature_name` parameter picks another)."""
+        servable = self.servable
+        if servable is None:
+            return []
+        signature = servable.latest.signatures["serving_default"]
+        return [
+            {"name": name_of(signature), "datatype": "FP32", "shape": [-1, width_of(signature)]}
+        ]
+
+    def get_input_types(self) -> list[dict]:
+        return self._default_tensor(lambda s: s.input_name, lambda s: s.features)
+
+    def get_output_types(self) -> list[dict]:
+        return self._default_tensor(lambda s: s.output_name, lambda s: s.outputs)
+
     async def predict(self, payload, headers=None, response_headers=None):
         v2_request = isinstance(payload, InferRequest)
         protocol_name = ("v2_grpc" if payload.from_grpc else "v2_rest") if v2_request else "rest"
