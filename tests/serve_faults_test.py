@@ -146,6 +146,9 @@ class WithdrawTest(ServerTestCase):
         self.assertTrue(wait_until(lambda: logged("version 2 of")))
         self.assertIn("model.json: sha256 differs from the manifest", server.log_text())
 
+        kept = tempfile.mkdtemp(prefix="withdrawn-")
+        for folder in (layout.saved_model_dir(export_dir, 1), layout.version_dir(export_dir, 1)):
+            shutil.copytree(folder, os.path.join(kept, os.path.basename(os.path.dirname(folder))))
         withdraw(export_dir, 1)
         self.assertTrue(wait_until(lambda: logged("no version left to serve")))
         for url, method in ((server.url + ":predict", "POST"), (server.url, "GET")):
@@ -153,6 +156,10 @@ class WithdrawTest(ServerTestCase):
                 status, _, text = request(url, BODY, method, "application/json")
                 self.assertEqual(status, 503)
                 self.assertIn("is not ready", error_line(self, text))
+
+        for kind in (layout.SAVED_MODEL, layout.VERSIONS):  # Published back, the record last.
+            shutil.copytree(os.path.join(kept, kind), os.path.join(export_dir, kind, "1"))
+        self.assertTrue(wait_until(lambda: answered_by("1")))  # As TF Serving reloads it.
 
         version = publish_copy(export_dir, source=TEMPLATE)
         self.assertTrue(wait_until(lambda: answered_by(str(version))))

@@ -76,12 +76,13 @@ def _load(export_dir: str, version: int, load: Callable[[str, int], Served]):
 
 class VersionSource:
     """One model's export: loads the versions its policy selects out of the good ones (the
-    highest first), reuses the loaded ones, and checks them; the versions that failed or were
-    withdrawn are never loaded again (a number is never reused)."""
+    highest first), reuses the loaded ones, and checks them; a version that failed or was
+    withdrawn is tried again once its files change (published back: TF Serving reloads a version
+    that reappears)."""
 
     def __init__(self, export_dir: str, load: Callable[[str, int], Served], name: str):
         self.export_dir, self.load, self.name = export_dir, load, name
-        self.skipped: set[int] = set()
+        self.skipped: dict[int, tuple | None] = {}  # Version -> its fingerprint when skipped.
         self.loaded: dict[int, Served] = {}
         self.fingerprints: dict[int, tuple] = {}
 
@@ -94,18 +95,27 @@ class VersionSource:
         if status == "success":
             self.loaded[version], self.fingerprints[version] = served, fingerprint
             return True
-        self.skipped.add(version)
+        self.skipped[version] = fingerprint
         metrics.REFUSALS.labels(self.name).inc()
         logging.warning(
             "version %d of %s skipped: %s", version, self.export_dir, problem or "removed"
         )
         return False
 
+    def _eligible(self, version: int) -> bool:
+        """Not skipped, or skipped and its files changed since (then it is tried again)."""
+        if version not in self.skipped:
+            return True
+        if _fingerprint(self.export_dir, version) == self.skipped[version]:
+            return False
+        del self.skipped[version]
+        return True
+
     def select(self, policy: Callable[[list[int]], list[int]]) -> dict[int, Served]:
         """The versions `policy` picks out of the published, not skipped ones, loaded (one that
         fails is skipped and the policy asked again); the others are released."""
         while True:
-            good = [v for v in layout.published_versions(self.export_dir) if v not in self.skipped]
+            good = [v for v in layout.published_versions(self.export_dir) if self._eligible(v)]
             wanted = policy(good)
             missing = [v for v in reversed(wanted) if v not in self.loaded]
             if all(self._try(v) for v in missing):
@@ -132,7 +142,7 @@ class VersionSource:
         if problem is None:  # Touched, not changed.
             self.fingerprints[version] = fingerprint
             return None
-        self.skipped.add(version)
+        self.skipped[version] = fingerprint
         del self.loaded[version], self.fingerprints[version]
         return problem
 
