@@ -17,6 +17,7 @@ OUTPUTS = {
     ".lock",
     "DAE-CE-z10-e1.png",
     "DAE-CE-z10-e2.png",
+    "DAE-CE-z10-e2-clean.png",
     "history.json",
     "latent.png",
     "loss.png",
