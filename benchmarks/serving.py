@@ -51,17 +51,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(setup: str, port: int, log) -> subprocess.Popen:
+def start_server(
+    prog: str, what: str, export_dir: str, port: int, log, *server_flags: str
+) -> subprocess.Popen:
+    """`python -m export.serve` (REST only) on `port`, its output in `log`, once it answers;
+    `prog: error:` and exit when it does not start within 3 minutes."""
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "export.serve",
-            f"--export_dir={FLAGS.export_dir}",
+            f"--export_dir={export_dir}",
             f"--port={port}",
             "--grpc_port=0",  # REST only: no port 8500 shared with another server.
             f"--workers={FLAGS.workers}",
-            *SETUPS[setup],
+            *server_flags,
         ],
         cwd=ROOT,
         stdout=log,
@@ -75,7 +79,7 @@ def start_server(setup: str, port: int, log) -> subprocess.Popen:
         except OSError:
             time.sleep(0.3)
     server.kill()
-    sys.exit(f"benchmarks.serving: error: the {setup} server did not start (see {log.name})")
+    sys.exit(f"{prog}: error: the {what} server did not start (see {log.name})")
 
 
 def memory_mib(pid: int) -> dict:
@@ -170,7 +174,7 @@ LOAD_GENERATORS = {"wrk": wrk, "hey": hey}
 def measure(setup: str, body_path: str, log) -> list[dict]:
     """The medians of --repeats runs per connection count of one server setup."""
     port = free_port()
-    server = start_server(setup, port, log)
+    server = start_server("benchmarks.serving", setup, FLAGS.export_dir, port, log, *SETUPS[setup])
     url = f"http://127.0.0.1:{port}/v1/models/dae:predict"
     try:
         load = LOAD_GENERATORS[FLAGS.load_generator]

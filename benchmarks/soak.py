@@ -27,13 +27,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 import numpy as np
 from absl import app
 from matplotlib.figure import Figure
 
-from benchmarks.serving import free_port, request_body
+from benchmarks.serving import free_port, request_body, start_server
 from keras_dae import flags
 from keras_dae.export import layout, publish
 from keras_dae.figures import save
@@ -208,32 +207,6 @@ class Chaos:
             thread.join(timeout=5)
 
 
-def start_server(runtime: str, export_dir: str, port: int, log) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "export.serve",
-            f"--export_dir={export_dir}",
-            f"--port={port}",
-            "--grpc_port=0",
-        ]
-        + [f"--workers={FLAGS.workers}", f"--runtime={runtime}"],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/dae", timeout=5)
-            return server
-        except OSError:
-            time.sleep(0.3)
-    server.kill()
-    sys.exit(f"benchmarks.soak: error: the {runtime} server did not start (see {log.name})")
-
-
 def slope(before_publish: list[dict]) -> dict:
     """The RSS growth per swap (MiB) of a worker, fitted within each worker's life (the
     restarted ones start afresh) over its swaps after its first three: one slope for all."""
@@ -297,7 +270,9 @@ def soak(runtime: str, tmp: str, body_path: str) -> dict:
     port = free_port()
     log_path = os.path.join(tmp, f"{runtime}.log")
     with open(log_path, "w") as log:
-        server = start_server(runtime, export_dir, port, log)
+        server = start_server(
+            "benchmarks.soak", runtime, export_dir, port, log, f"--runtime={runtime}"
+        )
     url = f"http://127.0.0.1:{port}/v1/models/dae:predict"
     try:
         hey(url, body_path, 5)  # Warm-up.

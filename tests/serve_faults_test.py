@@ -210,9 +210,8 @@ class AdmissionTest(ServerTestCase):
         peak, sampling = [idle], threading.Event()
 
         def sample():
-            while not sampling.is_set():
+            while not sampling.wait(0.005):  # Every 5 ms until the bodies are answered.
                 peak.append(server.rss_mib())
-                time.sleep(0.005)
 
         sampler = threading.Thread(target=sample)
         sampler.start()
