@@ -65,13 +65,7 @@ def grpc_server(repository: Repository, server: ModelServer, infer):
     """TF Serving's gRPC services and KServe's V2 one on --grpc_port (None for 0)."""
     if not FLAGS.grpc_port:
         return None
-    aio_server = tfs_grpc.server(
-        repository.lookup,
-        infer,
-        FLAGS.max_batch,
-        FLAGS.max_body_bytes,
-        interceptors=[kserve_internals.V2Errors()],
-    )
+    aio_server = tfs_grpc.server(repository.lookup, infer, FLAGS.max_batch, FLAGS.max_body_bytes)
     kserve_internals.add_v2_grpc(aio_server, server)
     aio_server.add_insecure_port(f"0.0.0.0:{FLAGS.grpc_port}")
     return aio_server

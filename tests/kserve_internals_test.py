@@ -6,6 +6,7 @@ import importlib.metadata
 import grpc
 from absl.testing import absltest
 from kserve import ModelServer
+from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from keras_dae.export.serving import kserve_internals
@@ -39,7 +40,7 @@ class KServeInternalsTest(absltest.TestCase):
     def test_the_v2_grpc_parts_exist(self):
         server = grpc.aio.server()
         kserve_internals.add_v2_grpc(server, ModelServer(enable_grpc=False))
-        self.assertTrue(callable(kserve_internals.V2Errors().intercept))
+        self.assertTrue(callable(ExceptionToStatusInterceptor().intercept))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ MAX_BODY = 1 << 20
 # tritonclient's gRPC classes and KServe's declare the same `inference` protobuf package, which
 # one process cannot load twice: the clients run in their own.
 TRITON = """
-import sys, numpy as np, tritonclient.grpc, tritonclient.http
+import sys, numpy as np, tritonclient.grpc, tritonclient.http, tritonclient.utils
 x = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 784)
 for module, url, out in zip((tritonclient.http, tritonclient.grpc), sys.argv[1:3], sys.argv[3:5]):
     client = module.InferenceServerClient(url)
@@ -43,6 +43,21 @@ for module, url, out in zip((tritonclient.http, tritonclient.grpc), sys.argv[1:3
     tensor.set_data_from_numpy(x)
     answer = client.infer("ae", [tensor], parameters={"signature_name": "encode"})
     np.save(out, answer.as_numpy("codes"))
+    # Refusals keep their status (gRPC: KServe's own error mapping): an unknown model, a tensor
+    # of the wrong width.
+    wrong = module.InferInput("images", [1, 3], "FP32")
+    wrong.set_data_from_numpy(np.zeros((1, 3), np.float32))
+    for name, inputs, grpc_code, http_code in (
+        ("nope", [tensor], "StatusCode.NOT_FOUND", "404"),
+        ("ae", [wrong], "StatusCode.INVALID_ARGUMENT", "400"),
+    ):
+        try:
+            client.infer(name, inputs)
+            raise SystemExit(f"{name}: answered")
+        except tritonclient.utils.InferenceServerException as e:
+            code = grpc_code if module is tritonclient.grpc else http_code
+            assert e.status() == code, (name, e.status(), e.message())
+    assert client.is_server_live()  # And the next request is answered.
     client.close()
 """
 

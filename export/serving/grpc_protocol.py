@@ -54,7 +54,7 @@ def response(
     answer.model_spec.name = model_name
     answer.model_spec.version.value = version
     answer.model_spec.signature_name = signature.name
-    answer.outputs[signature.output_name].CopyFrom(tensors.to_proto(outputs))
+    tensors.fill_proto(answer.outputs[signature.output_name], outputs)
     return answer
 
 

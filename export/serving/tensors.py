@@ -1,6 +1,8 @@
 """float32 arrays to and from TensorFlow's TensorProto, as TF Serving's gRPC clients send them
 (`float_val` from make_tensor_proto of a list, `tensor_content` from an array). No TensorFlow."""
 
+import math
+
 import numpy as np
 from kserve.errors import InvalidInput
 
@@ -15,15 +17,19 @@ READABLE = {
 }
 
 
-def to_proto(x: np.ndarray) -> tensor_pb2.TensorProto:
-    """`x` as a DT_FLOAT TensorProto in tensor_content: one copy, where float_val would cost a
-    Python float per value."""
-    proto = tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT, tensor_content=x.astype("<f4").tobytes()
-    )
+def fill_proto(proto: tensor_pb2.TensorProto, x: np.ndarray) -> tensor_pb2.TensorProto:
+    """`x` into `proto` as DT_FLOAT in tensor_content: one copy, where float_val would cost a
+    Python float per value (in place: a response's own field, not a copy of one)."""
+    proto.dtype = types_pb2.DT_FLOAT
+    proto.tensor_content = x.astype("<f4").tobytes()
     for size in x.shape:
         proto.tensor_shape.dim.add(size=size)
     return proto
+
+
+def to_proto(x: np.ndarray) -> tensor_pb2.TensorProto:
+    """`x` as a new DT_FLOAT TensorProto (fill_proto)."""
+    return fill_proto(tensor_pb2.TensorProto(), x)
 
 
 def _dtype_name(dtype: int) -> str:
@@ -37,18 +43,19 @@ def from_proto(proto: tensor_pb2.TensorProto, where: str) -> np.ndarray:
             f"{where} has dtype {_dtype_name(proto.dtype)}; it takes DT_FLOAT (or DT_DOUBLE, "
             "DT_INT32, DT_INT64)"
         )
-    if proto.tensor_shape.unknown_rank or any(d.size < 0 for d in proto.tensor_shape.dim):
-        raise InvalidInput(f"{where} has no fully known shape")
     shape = [d.size for d in proto.tensor_shape.dim]
+    if proto.tensor_shape.unknown_rank or min(shape, default=0) < 0:
+        raise InvalidInput(f"{where} has no fully known shape")
     content_type, field = READABLE[proto.dtype]
-    if proto.tensor_content:
-        if len(proto.tensor_content) % np.dtype(content_type).itemsize:
-            raise InvalidInput(f"{where}: tensor_content of {len(proto.tensor_content)} bytes")
-        values = np.frombuffer(proto.tensor_content, content_type)
+    content = proto.tensor_content  # One read: each copies the bytes.
+    if content:
+        if len(content) % np.dtype(content_type).itemsize:
+            raise InvalidInput(f"{where}: tensor_content of {len(content)} bytes")
+        values = np.frombuffer(content, content_type)
     else:
         values = np.asarray(getattr(proto, field), content_type)
-    if values.size != int(np.prod(shape)):
+    if values.size != math.prod(shape):
         raise InvalidInput(
-            f"{where} holds {values.size} values, its shape {shape} needs {int(np.prod(shape))}"
+            f"{where} holds {values.size} values, its shape {shape} needs {math.prod(shape)}"
         )
     return values.reshape(shape)

@@ -113,16 +113,14 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             )
 
 
-def server(
-    lookup: Lookup, infer: Infer, max_batch: int, max_message_bytes: int, interceptors=()
-) -> grpc.aio.Server:
+def server(lookup: Lookup, infer: Infer, max_batch: int, max_message_bytes: int) -> grpc.aio.Server:
     """The gRPC server of both services (not started; a port still to add). Each forked worker
     binds the same port: grpc sets SO_REUSEPORT, and the kernel spreads the connections."""
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", -1),
     ]
-    aio_server = grpc.aio.server(interceptors=interceptors, options=options)
+    aio_server = grpc.aio.server(options=options)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(lookup, infer, max_batch), aio_server
     )
