@@ -595,6 +595,9 @@ def define_grpc_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
         "streams", 16, "Concurrent streams (connections).", lower_bound=1, **define
     )
     flags.DEFINE_integer("workers", 2, "Server processes.", lower_bound=1, **define)
+    flags.DEFINE_integer(
+        "repeats", 3, "Runs of each protocol, alternated (medians).", lower_bound=1, **define
+    )
 
 
 def define_serving_benchmark_flags(flag_values: flags.FlagValues = FLAGS):

@@ -1,7 +1,9 @@
 """TF Serving's gRPC API against its REST API on the same server, same run: batch-1 predicts at
 --streams concurrent streams, gRPC driven by h2load (nghttp2-client) with a prepared gRPC body,
-REST by wrk; requests/s, p50/p99 and each load generator's own CPU; then the RSS of a server with
-a two-model, three-version --model_config_file against one model.
+REST by wrk, alternated --repeats times (medians); requests/s, p50/p99 and each load generator's
+own CPU; the same gRPC load on --workers no-op grpcio servers (benchmarks.grpc_noop: the ceiling
+of a Python gRPC server here); then the RSS of a server with a two-model, three-version
+--model_config_file against one model.
 
     apt-get install -y nghttp2-client wrk
     python -m benchmarks.grpc --export_dir exports/dae --second_export_dir exports/ae
@@ -11,6 +13,7 @@ Prints one JSON object and a markdown table."""
 import json
 import os
 import resource
+import statistics
 import struct
 import subprocess
 import sys
@@ -110,6 +113,47 @@ def measured(run, *args) -> dict:
     return result
 
 
+def medians(runs: list[dict]) -> dict:
+    """The median of each number over --repeats runs (the machine's speed drifts between
+    runs), and each run's requests/s."""
+    keys = ("requests_per_s", "p50_ms", "p99_ms", "load_generator_cores")
+    return {
+        **{k: round(statistics.median(r[k] for r in runs), 2) for k in keys},
+        "errors": sum(r["errors"] for r in runs),
+        "requests_per_s_runs": [round(r["requests_per_s"]) for r in runs],
+    }
+
+
+def noop_ceiling(grpc_path: str, folder: str) -> dict:
+    """h2load against --workers no-op gRPC servers (benchmarks.grpc_noop) on one port: what
+    grpcio alone allows here, with no model, checks or metrics."""
+    grpc_port = free_port()
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.grpc_noop", "--port", str(grpc_port)], cwd=ROOT
+        )
+        for _ in range(FLAGS.workers)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with open(grpc_path, "rb") as f:
+                    check_grpc(grpc_port, f.read())
+                break
+            except Exception:  # noqa: BLE001 (not listening yet)
+                if time.monotonic() > deadline:
+                    sys.exit("benchmarks.grpc: error: the no-op gRPC servers did not start")
+                time.sleep(0.3)
+        time.sleep(1)  # Every worker bound.
+        runs = [measured(h2load, grpc_port, grpc_path, folder) for _ in range(FLAGS.repeats)]
+        return medians(runs)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(60)
+
+
 def config_text(models: dict[str, str]) -> str:
     entries = []
     for name, export_dir in models.items():
@@ -139,11 +183,19 @@ def main(argv):
             check_grpc(grpc_port, grpc_body(body))
             url = f"http://127.0.0.1:{port}/v1/models/dae:predict"
             results[setup] = memory_mib(server.pid)  # Idle, as the config server's below.
-            results[setup]["grpc"] = measured(h2load, grpc_port, grpc_path, folder)
-            results[setup]["rest"] = measured(wrk, url, rest_path, FLAGS.streams, FLAGS.seconds)
+            runs = {"grpc": [], "rest": []}
+            for _ in range(FLAGS.repeats):  # Alternated: both see the same machine.
+                runs["grpc"].append(measured(h2load, grpc_port, grpc_path, folder))
+                runs["rest"].append(measured(wrk, url, rest_path, FLAGS.streams, FLAGS.seconds))
+            results[setup].update({protocol: medians(r) for protocol, r in runs.items()})
+            grpc, rest = results[setup]["grpc"], results[setup]["rest"]
+            results[setup]["grpc_over_rest"] = round(
+                grpc["requests_per_s"] / rest["requests_per_s"], 2
+            )
         finally:
             server.terminate()
             server.wait(60)
+    results["noop_grpc_ceiling"] = noop_ceiling(grpc_path, folder)
     if FLAGS.second_export_dir:
         config = os.path.join(folder, "models.config")
         with open(config, "w") as f:
@@ -162,15 +214,22 @@ def main(argv):
         if setup in results:
             print(f"{setup}: RSS {results[setup]['server_rss_mib']} MiB, "
                   f"PSS {results[setup]['server_pss_mib']} MiB")  # fmt: skip
-    print("| server | protocol | req/s | p50 ms | p99 ms | errors | load generator cores |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for setup in SETUPS:
-        for protocol in ("grpc", "rest"):
-            r = results[setup][protocol]
-            print(
-                f"| {setup} | {protocol} | {r['requests_per_s']:,.0f} | {r['p50_ms']:.2f} | "
-                f"{r['p99_ms']:.2f} | {r['errors']} | {r['load_generator_cores']} |"
-            )
+    print("| server | protocol | req/s (median) | runs | p50 ms | p99 ms | errors | gRPC/REST "
+          "| load generator cores |")  # fmt: skip
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+    rows = [
+        (setup, protocol, results[setup][protocol], results[setup]["grpc_over_rest"])
+        for setup in SETUPS
+        for protocol in ("grpc", "rest")
+    ]
+    rows.append(("no-op grpcio", "grpc", results["noop_grpc_ceiling"], ""))
+    for setup, protocol, r, ratio in rows:
+        print(
+            f"| {setup} | {protocol} | {r['requests_per_s']:,.0f} | "
+            f"{' / '.join(map(str, r['requests_per_s_runs']))} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['errors']} | {ratio if protocol == 'grpc' else ''} | "
+            f"{r['load_generator_cores']} |"
+        )
 
 
 def run():
