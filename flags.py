@@ -653,6 +653,14 @@ def define_soak_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
         required=True,
         **define,
     )
+    flags.DEFINE_string(
+        "second_export_dir",
+        None,
+        "Another export (the AE): then the server runs a --model_config_file of two models, "
+        "the soaked export and two versions of this one labelled stable and canary (swapped "
+        "between publishes), each under its share of the load.",
+        **define,
+    )
     flags.DEFINE_list(
         "runtimes", ["litert", "savedmodel"], "The servers to soak, one after the other.", **define
     )

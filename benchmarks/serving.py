@@ -51,17 +51,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(
-    prog: str, what: str, export_dir: str, port: int, log, *server_flags: str
-) -> subprocess.Popen:
-    """`python -m export.serve` (REST only) on `port`, its output in `log`, once it answers;
+def start_server(prog: str, what: str, port: int, log, *server_flags: str) -> subprocess.Popen:
+    """`python -m export.serve` with `server_flags` (what to serve: --export_dir or
+    --model_config_file, and more), REST only, on `port`, its output in `log`, once it answers;
     `prog: error:` and exit when it does not start within 3 minutes."""
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "export.serve",
-            f"--export_dir={export_dir}",
             f"--port={port}",
             "--grpc_port=0",  # REST only: no port 8500 shared with another server.
             f"--workers={FLAGS.workers}",
@@ -174,7 +172,9 @@ LOAD_GENERATORS = {"wrk": wrk, "hey": hey}
 def measure(setup: str, body_path: str, log) -> list[dict]:
     """The medians of --repeats runs per connection count of one server setup."""
     port = free_port()
-    server = start_server("benchmarks.serving", setup, FLAGS.export_dir, port, log, *SETUPS[setup])
+    server = start_server(
+        "benchmarks.serving", setup, port, log, f"--export_dir={FLAGS.export_dir}", *SETUPS[setup]
+    )
     url = f"http://127.0.0.1:{port}/v1/models/dae:predict"
     try:
         load = LOAD_GENERATORS[FLAGS.load_generator]

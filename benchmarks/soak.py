@@ -1,10 +1,14 @@
 """Soak test of `python -m export.serve`: for each runtime, a server (--workers 2) under steady
 load from `hey` at a fixed rate for --minutes, while a new version is published every
 --publish_seconds, the served one is withdrawn now and then, a random worker is killed (SIGKILL)
-now and then, and a few clients send oversized, gzip-bomb or half-sent requests.
+now and then, and a few clients send oversized, gzip-bomb or half-sent requests. With
+--second_export_dir the server runs a --model_config_file of two models (the soaked one and two
+versions of the other, labelled stable and canary, the labels swapped between publishes), and the
+load is shared between the soaked model and both labels.
 
-    python -m benchmarks.soak --export_dir exports/dae [--minutes 10] [--runtimes litert,savedmodel]
-        [--rate 1000] [--output soak.json] [--plot docs/soak-rss.png]
+    python -m benchmarks.soak --export_dir exports/dae [--second_export_dir exports/ae]
+        [--minutes 10] [--runtimes litert,savedmodel] [--rate 1000] [--output soak.json]
+        [--plot docs/soak-rss.png]
 
 Prints per minute: requests answered and failed (with why), p50/p99, the server's RSS and CPU,
 and what happened (publishes, withdrawals, kills); then the swaps, withdrawals and restarts the
@@ -12,6 +16,7 @@ server logged, the odd clients' answers, and the RSS slope per swap of each work
 given is only read: versions are published into a temporary copy."""
 
 import collections
+import concurrent.futures
 import gzip
 import http.client
 import json
@@ -77,11 +82,10 @@ def processes(pid: int) -> dict[int, tuple[float, float]]:
     return found
 
 
-def hey(url: str, body_path: str, seconds: float) -> dict:
-    """One `hey` run at the fixed rate: answered, failed by reason, p50 and p99 in ms."""
-    per_connection = FLAGS.rate / FLAGS.connections
+def hey(url: str, body_path: str, seconds: float, rate: float, connections: int) -> dict:
+    """One `hey` run at a fixed rate: answered, failed by reason, p50 and p99 in ms."""
     out = subprocess.run(
-        ["hey", "-z", f"{seconds}s", "-c", str(FLAGS.connections), "-q", f"{per_connection:g}"]
+        ["hey", "-z", f"{seconds}s", "-c", str(connections), "-q", f"{rate / connections:g}"]
         + ["-m", "POST", "-T", "application/json", "-D", body_path, url],
         capture_output=True,
         text=True,
@@ -98,6 +102,37 @@ def hey(url: str, body_path: str, seconds: float) -> dict:
         "answered": statuses.get(200, 0),
         "failed": dict(failed),
         **{f"p{p}_ms": float(m[1]) * 1e3 if m else None for p, m in percentile.items()},
+    }
+
+
+def steady_load(targets: dict[str, tuple[str, str]], seconds: float) -> dict:
+    """`hey` on each target {name: (url, body)} at once, sharing --rate and --connections:
+    answered, failed by target and reason, the median p50 and the highest p99 of the targets."""
+    share = len(targets)
+    with concurrent.futures.ThreadPoolExecutor(share) as pool:
+        runs = dict(
+            zip(
+                targets,
+                pool.map(
+                    lambda target: hey(
+                        *target, seconds, FLAGS.rate / share, max(FLAGS.connections // share, 1)
+                    ),
+                    targets.values(),
+                ),
+            )
+        )
+    failed = {
+        f"{name}: {why}" if share > 1 else why: n
+        for name, run in runs.items()
+        for why, n in run["failed"].items()
+    }
+    p50s = [r["p50_ms"] for r in runs.values() if r["p50_ms"] is not None]
+    p99s = [r["p99_ms"] for r in runs.values() if r["p99_ms"] is not None]
+    return {
+        "answered": sum(r["answered"] for r in runs.values()),
+        "failed": failed,
+        "p50_ms": statistics.median(p50s) if p50s else None,
+        "p99_ms": max(p99s) if p99s else None,
     }
 
 
@@ -128,8 +163,11 @@ class Chaos:
     """What happens to the server while the load runs, each in its thread, each event logged
     with its time: publishes and withdrawals, kills, odd clients, and RSS/CPU samples."""
 
-    def __init__(self, server: subprocess.Popen, port: int, export_dir: str, source, seed: int):
+    def __init__(
+        self, server: subprocess.Popen, port: int, export_dir: str, source, seed: int, config=None
+    ):
         self.server, self.port, self.export_dir, self.source = server, port, export_dir, source
+        self.config = config  # A ModelConfig whose labels are swapped now and then, or None.
         self.random = random.Random(seed)
         self.stopped = threading.Event()
         self.start = time.monotonic()
@@ -141,6 +179,7 @@ class Chaos:
         self.threads = [
             threading.Thread(target=target, daemon=True)
             for target in (self.publisher, self.killer, self.odd_clients, self.sampler)
+            + ((self.relabeller,) if config else ())
         ]
 
     def event(self, kind: str, detail: str) -> None:
@@ -164,6 +203,15 @@ class Chaos:
                 served = layout.latest_version(self.export_dir)
                 withdraw(self.export_dir, served)
                 self.event("withdrew", str(served))
+
+    def relabeller(self):
+        """Swaps the stable and canary labels of the config's second model, half-way between
+        publishes: a canary promoted and rolled back, under load."""
+        swaps = 0
+        while self.wait(self.start + (swaps + 0.5) * FLAGS.publish_seconds - time.monotonic()):
+            swaps += 1
+            self.config.write(swapped=swaps % 2 == 1)
+            self.event("relabelled", "stable 2, canary 1" if swaps % 2 else "stable 1, canary 2")
 
     def killer(self):
         while self.wait(FLAGS.kill_seconds * self.random.uniform(0.5, 1.5)):
@@ -259,27 +307,65 @@ def minute_rows(chaos: Chaos, loads: list[dict]) -> list[dict]:
     return rows
 
 
+def latest_record(export_dir: str) -> tuple[str, str]:
+    """The SavedModel and record folders of `export_dir`'s latest version."""
+    version = layout.latest_version(export_dir)
+    return layout.saved_model_dir(export_dir, version), layout.version_dir(export_dir, version)
+
+
+class ModelConfig:
+    """A --model_config_file of two models: `dae`, the soaked export (its latest version), and
+    `ae`, two versions of --second_export_dir labelled stable and canary (TF Serving's text)."""
+
+    def __init__(self, path: str, dae_dir: str, ae_dir: str):
+        self.path, self.dae_dir, self.ae_dir = path, dae_dir, ae_dir
+        self.write(swapped=False)
+
+    def write(self, swapped: bool) -> None:
+        stable, canary = (2, 1) if swapped else (1, 2)
+        text = (
+            f'model_config_list {{\n config {{ name: "dae" base_path: '
+            f'"{os.path.join(self.dae_dir, layout.SAVED_MODEL)}" }}\n'
+            f' config {{ name: "ae" base_path: "{os.path.join(self.ae_dir, layout.SAVED_MODEL)}"'
+            " model_version_policy { all {} }"
+            f' version_labels {{ key: "stable" value: {stable} }}'
+            f' version_labels {{ key: "canary" value: {canary} }} }}\n}}\n'
+        )
+        with open(self.path + ".tmp", "w") as f:  # Replaced whole, as a deploy does.
+            f.write(text)
+        os.replace(self.path + ".tmp", self.path)
+
+
 def soak(runtime: str, tmp: str, body_path: str) -> dict:
-    version = layout.latest_version(FLAGS.export_dir)
-    source = (
-        layout.saved_model_dir(FLAGS.export_dir, version),
-        layout.version_dir(FLAGS.export_dir, version),
-    )
+    source = latest_record(FLAGS.export_dir)
     export_dir = os.path.join(tmp, runtime)
     publish_copy(export_dir, source)
     port = free_port()
+    url = f"http://127.0.0.1:{port}/v1/models"
+    targets = {"dae": (f"{url}/dae:predict", body_path)}
+    config, served = None, [f"--export_dir={export_dir}"]
+    if FLAGS.second_export_dir:
+        ae_dir = os.path.join(tmp, f"{runtime}-ae")
+        for _ in range(2):
+            publish_copy(ae_dir, latest_record(FLAGS.second_export_dir))
+        config = ModelConfig(os.path.join(tmp, f"{runtime}.config"), export_dir, ae_dir)
+        served = [f"--model_config_file={config.path}"]
+        ae_body = os.path.join(tmp, "ae-body.json")
+        with open(ae_body, "wb") as f:
+            f.write(request_body(FLAGS.second_export_dir))
+        for label in ("stable", "canary"):
+            targets[f"ae/labels/{label}"] = (f"{url}/ae/labels/{label}:predict", ae_body)
     log_path = os.path.join(tmp, f"{runtime}.log")
     with open(log_path, "w") as log:
         server = start_server(
-            "benchmarks.soak", runtime, export_dir, port, log, f"--runtime={runtime}"
+            "benchmarks.soak", runtime, port, log, *served, f"--runtime={runtime}"
         )
-    url = f"http://127.0.0.1:{port}/v1/models/dae:predict"
     try:
-        hey(url, body_path, 5)  # Warm-up.
+        steady_load(targets, 5)  # Warm-up.
         loads = []
-        with Chaos(server, port, export_dir, source, FLAGS.seed) as chaos:
+        with Chaos(server, port, export_dir, source, FLAGS.seed, config) as chaos:
             for _ in range(FLAGS.minutes):
-                loads.append(hey(url, body_path, 60))
+                loads.append(steady_load(targets, 60))
                 print(json.dumps({"runtime": runtime, **loads[-1]}), file=sys.stderr)
     finally:
         server.terminate()
@@ -303,6 +389,8 @@ def soak(runtime: str, tmp: str, body_path: str) -> dict:
         "kills": sum(kind == "killed" for _, kind, _ in chaos.events),
         "publishes": sum(kind == "published" for _, kind, _ in chaos.events),
         "withdrawals": sum(kind == "withdrew" for _, kind, _ in chaos.events),
+        "relabels": sum(kind == "relabelled" for _, kind, _ in chaos.events),
+        "models": list(targets),
         "log": {
             "swaps": text.count("now serving version"),
             "withdrawn": text.count(" withdrawn ("),
