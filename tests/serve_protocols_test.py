@@ -1,10 +1,11 @@
 """Every protocol against a real server (two LiteRT workers) from a --model_config_file of the AE
 and the DAE, the DAE's version 1 `stable` and 2 (the AE's weights) `canary`, with real clients:
 Google's tensorflow-serving-api stubs, tritonclient (http and grpc), prometheus_client's parser;
-then the config file changed under back-to-back requests."""
+then the config file changed under back-to-back requests, and labels of versions not served."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,10 +25,17 @@ from tensorflow_serving.apis import (
 )
 
 from keras_dae.export import layout
-from tests.cli import ROOT
+from tests.cli import ROOT, CliAssertions, run_module
 from tests.export_fixtures import publish_test_version, train_tiny_run
 from tests.idx_fixtures import write_mnist_dir
-from tests.serving_fixtures import Server, publish_copy, request, wait_until
+from tests.serving_fixtures import (
+    Server,
+    free_port,
+    publish_copy,
+    request,
+    wait_until,
+    withdraw,
+)
 
 IMAGES = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 784)
 MAX_BODY = 1 << 20
@@ -47,14 +55,18 @@ for module, url, out in zip((tritonclient.http, tritonclient.grpc), sys.argv[1:3
 """
 
 
-def model_config(models: dict[str, str], labels: dict[str, int]) -> str:
-    """TF Serving's ModelServerConfig text: `models` name -> export; the `dae` entry serves its
-    versions 1 and 2 with `labels`."""
+def model_config(
+    models: dict[str, str],
+    labels: dict[str, int],
+    policy: str = "specific { versions: 1 versions: 2 }",
+) -> str:
+    """TF Serving's ModelServerConfig text: `models` name -> export; the `dae` entry serves
+    the versions of `policy` (default 1 and 2) with `labels`."""
     entries = []
     for name, export_dir in models.items():
         extra = ""
         if name == "dae":
-            extra = "model_version_policy { specific { versions: 1 versions: 2 } }\n" + "".join(
+            extra = f"model_version_policy {{ {policy} }}\n" + "".join(
                 f'version_labels {{ key: "{k}" value: {v} }}\n' for k, v in labels.items()
             )
         base_path = os.path.join(export_dir, layout.SAVED_MODEL)
@@ -90,7 +102,7 @@ def samples(text: str) -> dict:
     }
 
 
-class ServeProtocolsTest(parameterized.TestCase):
+class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -112,15 +124,17 @@ class ServeProtocolsTest(parameterized.TestCase):
         cls.models = model_service_pb2_grpc.ModelServiceStub(cls.channel)
 
     @classmethod
-    def start(cls, workers: int) -> Server:
-        log = os.path.join(cls.tmp, f"server-{workers}.log")
+    def start(cls, workers: int, config: str | None = None, *flags: str) -> Server:
+        config = config or cls.config
+        log = os.path.join(cls.tmp, f"server-{workers}-{len(os.listdir(cls.tmp))}.log")
         server = Server(
             None,
             log,
-            f"--model_config_file={cls.config}",
+            f"--model_config_file={config}",
             "--model_config_file_poll_wait_seconds=0.2",
             "--runtime=litert",
             f"--max_body_bytes={MAX_BODY}",
+            *flags,
             workers=workers,
         )
         server.wait_ready()
@@ -209,6 +223,74 @@ class ServeProtocolsTest(parameterized.TestCase):
         self.assertEqual(
             json.loads(text)["inputs"], [{"name": "images", "datatype": "FP32", "shape": [-1, 784]}]
         )
+
+    def test_start_refuses_a_label_of_a_version_not_served_unless_allowed(self):
+        path = os.path.join(self.tmp, "unserved-label.config")
+        write_config(path, model_config({"dae": self.exports["dae"]}, {"stable": 1}, "latest {}"))
+        run = run_module(
+            "export.serve", f"--model_config_file={path}", "--runtime=litert",
+            f"--port={free_port()}", "--grpc_port=0",
+        )  # fmt: skip
+        self.assert_one_line_error(
+            run,
+            "export.serve",
+            f"{path}: model 'dae': label 'stable' names version 1, which is not served",
+        )
+        server = self.start(1, path, "--allow_version_labels_for_unavailable_models")
+        try:
+            url = f"http://127.0.0.1:{server.port}/v1/models/dae/labels/stable:predict"
+            status, _, text = request(url, {"instances": IMAGES[:1].tolist()})
+        finally:
+            server.stop()
+        error = "Servable not found for request: Specific(dae, 1)"
+        self.assertEqual((status, json.loads(text)), (404, {"error": error}))
+
+    def test_labels_of_versions_not_served_at_a_reload_and_after_a_withdrawal(self):
+        export_dir = os.path.join(self.tmp, "labelled")
+        shutil.copytree(self.exports["dae"], export_dir)
+        path = os.path.join(self.tmp, "labelled.config")
+        write_config(path, model_config({"dae": export_dir}, {"stable": 1, "canary": 2}, "all {}"))
+        server = self.start(1, path)
+        url = f"http://127.0.0.1:{server.port}/v1/models"
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+        def answer(pick: str) -> tuple:  # (status, X-Model-Version or the error body)
+            status, headers, text = request(f"{url}/{pick}:predict", {"instances": [[0.0] * 784]})
+            return status, headers["X-Model-Version"] if status == 200 else json.loads(text)
+
+        try:
+            grown = {"dae": export_dir, "ae": self.exports["ae"]}
+            write_config(path, model_config(grown, {"stable": 1, "canary": 3}, "all {}"))
+            self.assertTrue(wait_until(lambda: "not reloaded" in server.log_text(), 30))
+            self.assertIn(
+                f"model config not reloaded, the old one serves on: {path}: model 'dae': label "
+                "'canary' names version 3, which is not served\n",
+                server.log_text(),
+            )
+            self.assertEqual(answer("dae/labels/canary"), (200, "2"))  # The old configuration.
+            self.assertEqual(request(f"{url}/ae", method="GET")[0], 404)
+
+            withdraw(export_dir, 2)
+            self.assertTrue(wait_until(lambda: "names version 2, which" in server.log_text(), 30))
+            self.assertIn(
+                f"{path}: model 'dae': label 'canary' names version 2, which is not served: it "
+                "answers NOT_FOUND until that version is served\n",
+                server.log_text(),
+            )
+            missing = "Servable not found for request: Specific(dae, 2)"
+            self.assertEqual(answer("dae/labels/canary"), (404, {"error": missing}))
+            with self.assertRaises(grpc.RpcError) as raised:
+                stub.Predict(predict_request(label="canary"), 30)
+            self.assertEqual(
+                (raised.exception.code(), raised.exception.details()),
+                (grpc.StatusCode.NOT_FOUND, missing),
+            )
+            self.assertEqual(answer("dae/labels/stable"), (200, "1"))
+            self.assertIsNone(server.process.poll())
+        finally:
+            channel.close()
+            server.stop()
 
     def test_metrics_count_requests_per_protocol_and_status(self):
         url = f"http://127.0.0.1:{self.server.port}/monitoring/prometheus/metrics"

@@ -23,7 +23,8 @@ def model_not_found(name: str) -> NotFound:
 
 @dataclasses.dataclass(frozen=True)
 class Servable:
-    """`versions` being served (at least one), `labels` naming some of them."""
+    """`versions` being served (at least one), `labels` naming versions (one whose version is not
+    served answers NOT_FOUND, as TF Serving's)."""
 
     name: str
     versions: dict[int, Served]
