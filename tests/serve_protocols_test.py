@@ -3,6 +3,7 @@ and the DAE, the DAE's version 1 `stable` and 2 (the AE's weights) `canary`, wit
 Google's tensorflow-serving-api stubs, tritonclient (http and grpc), prometheus_client's parser;
 then the config file changed under back-to-back requests, and labels of versions not served."""
 
+import http.client
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections import Counter
 
 import grpc
 import numpy as np
@@ -91,6 +93,15 @@ def predict_request(model="dae", signature="serving_default", x=IMAGES, **spec):
         message.model_spec.version_label = spec["label"]
     message.inputs["codes" if signature == "decode" else "images"].CopyFrom(tf.make_tensor_proto(x))
     return message
+
+
+def post(port: int, path: str, body: bytes, headers: dict | None = None) -> int:
+    """The status of one POST of `body` (JSON, with `headers`), on its own connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("POST", path, body, {"Content-Type": "application/json", **(headers or {})})
+    status = connection.getresponse().status
+    connection.close()
+    return status
 
 
 def samples(text: str) -> dict:
@@ -223,6 +234,51 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
         self.assertEqual(
             json.loads(text)["inputs"], [{"name": "images", "datatype": "FP32", "shape": [-1, 784]}]
         )
+
+    def test_bodies_refused_before_the_app_are_counted(self):
+        server = self.start(1)  # One worker: the body it holds leaves no room for another.
+        metrics_url = f"http://127.0.0.1:{server.port}/metrics"
+        before = samples(request(metrics_url, method="GET")[2])
+        big, rows = b"0" * (MAX_BODY + 1), b'{"instances": [' + b"[0]," * 1024 + b"[0]]}"
+        br = {"Content-Encoding": "br"}
+        sent = [  # (path, body, headers, status, counted as model, version, protocol)
+            ("/v1/models/dae:predict", big, {}, 413, "dae", "", "rest"),
+            ("/v1/models/dae:predict", big, {}, 413, "dae", "", "rest"),
+            ("/v1/models/dae/versions/2:predict", big, {}, 413, "dae", "2", "rest"),
+            ("/v1/models/dae/labels/stable:predict", rows, {}, 400, "dae", "", "rest"),
+            ("/v2/models/ae/infer", b"{}", br, 415, "ae", "", "v2_rest"),
+            ("/v2/models/ae/versions/1/infer", big, {}, 413, "ae", "1", "v2_rest"),
+        ]
+        codes = {400: "INVALID_ARGUMENT", 413: "RESOURCE_EXHAUSTED", 415: "INVALID_ARGUMENT"}
+        expected = Counter()
+        for path, body, headers, status, *counted in sent:
+            self.assertEqual(post(server.port, path, body, headers), status, path)
+            expected[(*counted, codes[status])] += 1
+        held = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        try:
+            held.putrequest("POST", "/v1/models/dae:predict")
+            held.putheader("Content-Length", str(MAX_BODY))  # Holds all of --max_inflight_bytes.
+            held.endheaders(b"{")
+            body = json.dumps({"instances": IMAGES[:1].tolist()}).encode()
+            statuses = [post(server.port, "/v1/models/dae:predict", body)]
+            while statuses[-1] != 503 and len(statuses) < 10:  # Until the held body is admitted.
+                statuses.append(post(server.port, "/v1/models/dae:predict", body))
+            self.assertEqual(statuses[-1], 503)
+            expected[("dae", "", "rest", "UNAVAILABLE")] += 1
+            after = samples(request(metrics_url, method="GET")[2])
+        finally:
+            held.close()
+            server.stop()
+
+        def counted(model, version, protocol, status):
+            labels = (
+                ("model_name", model), ("protocol", protocol), ("signature", "serving_default"),
+                ("status", status), ("version", version),
+            )  # fmt: skip
+            key = (":tensorflow:serving:request_count_total", labels)
+            return after.get(key, 0) - before.get(key, 0)
+
+        self.assertEqual({key: counted(*key) for key in expected}, dict(expected))
 
     def test_start_refuses_a_label_of_a_version_not_served_unless_allowed(self):
         path = os.path.join(self.tmp, "unserved-label.config")
