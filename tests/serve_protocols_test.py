@@ -55,6 +55,27 @@ for module, url, out in zip((tritonclient.http, tritonclient.grpc), sys.argv[1:3
     np.save(out, answer.as_numpy("codes"))
     client.close()
 """
+# The DAE's version 1 by model_version, then a version not served: [version, status, message].
+TRITON_VERSIONS = """
+import json, sys, numpy as np, tritonclient.grpc, tritonclient.http
+from tritonclient.utils import InferenceServerException
+x = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 784)
+answers = {}
+for module, url, out in zip((tritonclient.http, tritonclient.grpc), sys.argv[1:3], sys.argv[3:5]):
+    client = module.InferenceServerClient(url)
+    tensor = module.InferInput("images", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x)
+    answer = client.infer("dae", [tensor], model_version="1")
+    np.save(out, answer.as_numpy("reconstructions"))
+    response = answer.get_response()
+    version = response["model_version"] if isinstance(response, dict) else response.model_version
+    try:
+        client.infer("dae", [tensor], model_version="7")
+    except InferenceServerException as e:
+        answers[module.__name__] = [version, str(e.status()), e.message()]
+    client.close()
+print(json.dumps(answers))
+"""
 
 
 def model_config(
@@ -233,6 +254,51 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
         self.assertEqual(status, 200, text)
         self.assertEqual(
             json.loads(text)["inputs"], [{"name": "images", "datatype": "FP32", "shape": [-1, 784]}]
+        )
+
+    def v2_rest(self, path: str):
+        """(status, headers, text) of a V2 REST infer of IMAGES by the DAE at `path`."""
+        url = f"http://127.0.0.1:{self.server.port}/v2/models/dae{path}/infer"
+        tensor = {"name": "images", "shape": [3, 784], "datatype": "FP32"}
+        body = {"inputs": [{**tensor, "data": IMAGES.ravel().tolist()}]}
+        return request(url, body, content_type="application/json")
+
+    @parameterized.parameters(("/versions/1", "1"), ("/versions/2", "2"), ("", "2"))
+    def test_v2_rest_url_naming_a_version_is_answered_by_it(self, path, version):
+        status, headers, text = self.v2_rest(path)
+        self.assertEqual(status, 200, text)
+        answer = json.loads(text)
+        self.assertEqual((headers["X-Model-Version"], answer["model_version"]), (version, version))
+        outputs = np.asarray(answer["outputs"][0]["data"], np.float32).reshape(3, 784)
+        np.testing.assert_array_equal(outputs, self.rest(f"dae/versions/{version}"))
+
+    @parameterized.parameters(
+        ("/versions/7", 404, "Servable not found for request: Specific(dae, 7)"),
+        ("/versions/x", 400, "version 'x' is not a number"),
+    )
+    def test_v2_rest_url_naming_a_version_not_served(self, path, code, error):
+        status, _, text = self.v2_rest(path)
+        self.assertEqual((status, json.loads(text)), (code, {"error": error}))
+        self.assertEqual(self.v2_rest("")[0], 200)
+
+    def test_tritonclient_model_version_picks_the_version(self):
+        outs = [os.path.join(self.tmp, f"triton-v1-{kind}.npy") for kind in ("http", "grpc")]
+        urls = [f"127.0.0.1:{self.server.port}", f"127.0.0.1:{self.server.grpc_port}"]
+        run = subprocess.run(
+            [sys.executable, "-c", TRITON_VERSIONS, *urls, *outs], cwd=ROOT, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+        stable = self.rest("dae/versions/1")
+        for out in outs:
+            np.testing.assert_array_equal(np.load(out), stable)
+        missing = "Servable not found for request: Specific(dae, 7)"
+        self.assertEqual(
+            json.loads(run.stdout),
+            {
+                "tritonclient.http": ["1", "404", missing],
+                "tritonclient.grpc": ["1", "StatusCode.NOT_FOUND", missing],
+            },
         )
 
     def test_bodies_refused_before_the_app_are_counted(self):

@@ -1,8 +1,8 @@
 """What KServe's FastAPI app gets besides its V1 and V2 routes: TF Serving's model status (every
 served version, 503 while none is), the rest of TF Serving's REST API, the metrics at KServe's and
-TF Serving's paths, the request bodies' middleware (its refusals of predicts counted),
-`{"error": ...}` bodies for every HTTP error, and client errors logged as one line instead of a
-traceback."""
+TF Serving's paths, the request bodies' middleware (its refusals of predicts counted), V2 URLs
+naming a version, `{"error": ...}` bodies for every HTTP error, and client errors logged as one
+line instead of a traceback."""
 
 import logging
 import re
@@ -12,7 +12,7 @@ from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from keras_dae.export.serving import kserve_internals, metrics, protocol, tfs_rest
+from keras_dae.export.serving import kserve_internals, metrics, protocol, tfs_rest, v2
 from keras_dae.export.serving.admission import ByteBudget
 from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.bodies import RequestBodies
@@ -106,6 +106,7 @@ def install(
     app.include_router(tfs_rest.router(lookup, infer, max_batch))
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ModelNotReady, not_ready)
+    app.add_middleware(v2.VersionedInfer)  # Inside the bodies' middleware: it sees the URL.
     app.add_middleware(
         RequestBodies,
         max_bytes=max_body_bytes,
