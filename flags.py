@@ -445,6 +445,14 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
         "instead of --export_dir.",
         **define,
     )
+    flags.DEFINE_boolean(
+        "allow_version_labels_for_unavailable_models",
+        False,
+        "Let a --model_config_file label new to its model name a version not served (yet): it "
+        "answers NOT_FOUND until that version is; a label cannot move to one (TensorFlow "
+        "Serving's flag). Without it, such a config is refused.",
+        **define,
+    )
     flags.DEFINE_float(
         "model_config_file_poll_wait_seconds",
         5.0,

@@ -88,7 +88,10 @@ def serve(
         load = runtimes.loader(FLAGS.runtime, FLAGS.variant, threads)
         settle()
         repository = Repository(
-            server, load, lambda name: AutoencoderModel(name, FLAGS.max_batch, infer)
+            server,
+            load,
+            lambda name: AutoencoderModel(name, FLAGS.max_batch, infer),
+            FLAGS.allow_version_labels_for_unavailable_models,
         )
         repository.apply(entries(config), required=not respawned)
     except ExportError as e:

@@ -39,7 +39,15 @@ class ParseTest(parameterized.TestCase):
         dae, ae, every, plain = model_config.parse(CONFIG, "models.config")
         self.assertEqual(
             dae,
-            ModelEntry("dae", "/models/dae", "specific", 1, (1, 2), (("canary", 2), ("stable", 1))),
+            ModelEntry(
+                "dae",
+                "/models/dae",
+                "specific",
+                1,
+                (1, 2),
+                (("canary", 2), ("stable", 1)),
+                "models.config",
+            ),
         )
         self.assertEqual((ae.export_dir, ae.policy, ae.num_versions), ("/models/ae", "latest", 2))
         self.assertEqual(every.policy, "all")
@@ -54,7 +62,15 @@ class ParseTest(parameterized.TestCase):
         self.assertEqual(every.select(available), available)
         self.assertEqual(plain.select(available), [5])
         self.assertEqual(plain.select([]), [])
-        self.assertEqual(dae.unresolved_labels([2]), ["stable -> 1"])
+
+    def test_unserved_label_names_the_file_model_label_and_version(self):
+        dae = model_config.parse(CONFIG, "models.config")[0]
+        self.assertIsNone(dae.unserved_label([1, 2]))
+        line = "models.config: model 'dae': label 'stable' names version 1, which is not served"
+        self.assertEqual(dae.unserved_label([2]), line)
+        self.assertIsNone(dae.unserved_label([2], {}))  # Allowed: a new label.
+        self.assertIsNone(dae.unserved_label([2], {"stable": 1}))  # Allowed: not moved.
+        self.assertEqual(dae.unserved_label([2], {"stable": 2}), line)  # Moved: refused.
 
     @parameterized.parameters(
         ("model_config_list { config { nam: 'x' } }", r'1:30 : Message type "tensorflow\.serving'),
@@ -108,20 +124,43 @@ class ReloadTest(absltest.TestCase):
         stat = os.stat(self.path)  # A new mtime, however quick the test.
         os.utime(self.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
 
-    def test_changed_file_gives_its_models_and_a_bad_one_keeps_the_old(self):
-        config = ConfigFile(self.path)
+    def test_changed_file_is_applied_and_a_bad_one_keeps_the_old(self):
+        config, applied = ConfigFile(self.path), []
         self.assertLen(config.entries, 4)
-        self.assertIsNone(config.poll())  # Unchanged.
+        config.poll(applied.append)  # Unchanged.
+        self.assertEqual(applied, [])
         self.write(one_model("name: 'ae' base_path: '/models/ae/saved_model'"))
-        self.assertEqual([e.name for e in config.poll()], ["ae"])
+        config.poll(applied.append)
+        self.assertEqual([e.name for e in applied.pop()], ["ae"])
         with self.assertLogs(level="WARNING") as logs:
             self.write("model_config_list { config {")
-            self.assertIsNone(config.poll())
+            config.poll(applied.append)
         self.assertLen(logs.output, 1)
         self.assertIn("model config not reloaded, the old one serves on", logs.output[0])
-        self.assertEqual([e.name for e in config.entries], ["ae"])
+        self.assertEqual((applied, [e.name for e in config.entries]), ([], ["ae"]))
         self.write(CONFIG)
-        self.assertLen(config.poll(), 4)
+        config.poll(applied.append)
+        self.assertLen(applied.pop(), 4)
+
+    def test_config_its_application_refuses_is_not_taken(self):
+        config = ConfigFile(self.path)
+
+        def refuse(_):
+            raise ExportError("models.config: model 'dae': label 'canary' names version 2, ...")
+
+        with self.assertLogs(level="WARNING") as logs:
+            self.write(one_model("name: 'ae' base_path: '/models/ae/saved_model'"))
+            config.poll(refuse)
+        self.assertEqual(
+            logs.records[0].getMessage(),
+            "model config not reloaded, the old one serves on: models.config: model 'dae': "
+            "label 'canary' names version 2, ...",
+        )
+        self.assertLen(config.entries, 4)
+        applied = []
+        self.write(one_model("name: 'ae' base_path: '/models/ae/saved_model'"))  # Written again.
+        config.poll(applied.append)
+        self.assertEqual([e.name for e in applied.pop()], ["ae"])
 
     def test_missing_file_at_start_is_one_line(self):
         with self.assertRaisesRegex(ExportError, "nowhere.config: No such file or directory"):

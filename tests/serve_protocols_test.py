@@ -1,14 +1,17 @@
 """Every protocol against a real server (two LiteRT workers) from a --model_config_file of the AE
 and the DAE, the DAE's version 1 `stable` and 2 (the AE's weights) `canary`, with real clients:
 Google's tensorflow-serving-api stubs, tritonclient (http and grpc), prometheus_client's parser;
-then the config file changed under back-to-back requests."""
+then the config file changed under back-to-back requests, and labels of versions not served."""
 
+import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+from collections import Counter
 
 import grpc
 import numpy as np
@@ -24,10 +27,17 @@ from tensorflow_serving.apis import (
 )
 
 from keras_dae.export import layout
-from tests.cli import ROOT
+from tests.cli import ROOT, CliAssertions, run_module
 from tests.export_fixtures import publish_test_version, train_tiny_run
 from tests.idx_fixtures import write_mnist_dir
-from tests.serving_fixtures import Server, publish_copy, request, wait_until
+from tests.serving_fixtures import (
+    Server,
+    free_port,
+    publish_copy,
+    request,
+    wait_until,
+    withdraw,
+)
 
 IMAGES = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 784)
 MAX_BODY = 1 << 20
@@ -60,16 +70,41 @@ for module, url, out in zip((tritonclient.http, tritonclient.grpc), sys.argv[1:3
     assert client.is_server_live()  # And the next request is answered.
     client.close()
 """
+# The DAE's version 1 by model_version, then a version not served: [version, status, message].
+TRITON_VERSIONS = """
+import json, sys, numpy as np, tritonclient.grpc, tritonclient.http
+from tritonclient.utils import InferenceServerException
+x = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 784)
+answers = {}
+for module, url, out in zip((tritonclient.http, tritonclient.grpc), sys.argv[1:3], sys.argv[3:5]):
+    client = module.InferenceServerClient(url)
+    tensor = module.InferInput("images", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x)
+    answer = client.infer("dae", [tensor], model_version="1")
+    np.save(out, answer.as_numpy("reconstructions"))
+    response = answer.get_response()
+    version = response["model_version"] if isinstance(response, dict) else response.model_version
+    try:
+        client.infer("dae", [tensor], model_version="7")
+    except InferenceServerException as e:
+        answers[module.__name__] = [version, str(e.status()), e.message()]
+    client.close()
+print(json.dumps(answers))
+"""
 
 
-def model_config(models: dict[str, str], labels: dict[str, int]) -> str:
-    """TF Serving's ModelServerConfig text: `models` name -> export; the `dae` entry serves its
-    versions 1 and 2 with `labels`."""
+def model_config(
+    models: dict[str, str],
+    labels: dict[str, int],
+    policy: str = "specific { versions: 1 versions: 2 }",
+) -> str:
+    """TF Serving's ModelServerConfig text: `models` name -> export; the `dae` entry serves
+    the versions of `policy` (default 1 and 2) with `labels`."""
     entries = []
     for name, export_dir in models.items():
         extra = ""
         if name == "dae":
-            extra = "model_version_policy { specific { versions: 1 versions: 2 } }\n" + "".join(
+            extra = f"model_version_policy {{ {policy} }}\n" + "".join(
                 f'version_labels {{ key: "{k}" value: {v} }}\n' for k, v in labels.items()
             )
         base_path = os.path.join(export_dir, layout.SAVED_MODEL)
@@ -96,6 +131,15 @@ def predict_request(model="dae", signature="serving_default", x=IMAGES, **spec):
     return message
 
 
+def post(port: int, path: str, body: bytes, headers: dict | None = None) -> int:
+    """The status of one POST of `body` (JSON, with `headers`), on its own connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("POST", path, body, {"Content-Type": "application/json", **(headers or {})})
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
 def samples(text: str) -> dict:
     """{(name, sorted labels): value} of a Prometheus exposition."""
     return {
@@ -105,7 +149,7 @@ def samples(text: str) -> dict:
     }
 
 
-class ServeProtocolsTest(parameterized.TestCase):
+class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -127,15 +171,17 @@ class ServeProtocolsTest(parameterized.TestCase):
         cls.models = model_service_pb2_grpc.ModelServiceStub(cls.channel)
 
     @classmethod
-    def start(cls, workers: int) -> Server:
-        log = os.path.join(cls.tmp, f"server-{workers}.log")
+    def start(cls, workers: int, config: str | None = None, *flags: str) -> Server:
+        config = config or cls.config
+        log = os.path.join(cls.tmp, f"server-{workers}-{len(os.listdir(cls.tmp))}.log")
         server = Server(
             None,
             log,
-            f"--model_config_file={cls.config}",
+            f"--model_config_file={config}",
             "--model_config_file_poll_wait_seconds=0.2",
             "--runtime=litert",
             f"--max_body_bytes={MAX_BODY}",
+            *flags,
             workers=workers,
         )
         server.wait_ready()
@@ -224,6 +270,164 @@ class ServeProtocolsTest(parameterized.TestCase):
         self.assertEqual(
             json.loads(text)["inputs"], [{"name": "images", "datatype": "FP32", "shape": [-1, 784]}]
         )
+
+    def v2_rest(self, path: str):
+        """(status, headers, text) of a V2 REST infer of IMAGES by the DAE at `path`."""
+        url = f"http://127.0.0.1:{self.server.port}/v2/models/dae{path}/infer"
+        tensor = {"name": "images", "shape": [3, 784], "datatype": "FP32"}
+        body = {"inputs": [{**tensor, "data": IMAGES.ravel().tolist()}]}
+        return request(url, body, content_type="application/json")
+
+    @parameterized.parameters(("/versions/1", "1"), ("/versions/2", "2"), ("", "2"))
+    def test_v2_rest_url_naming_a_version_is_answered_by_it(self, path, version):
+        status, headers, text = self.v2_rest(path)
+        self.assertEqual(status, 200, text)
+        answer = json.loads(text)
+        self.assertEqual((headers["X-Model-Version"], answer["model_version"]), (version, version))
+        outputs = np.asarray(answer["outputs"][0]["data"], np.float32).reshape(3, 784)
+        np.testing.assert_array_equal(outputs, self.rest(f"dae/versions/{version}"))
+
+    @parameterized.parameters(
+        ("/versions/7", 404, "Servable not found for request: Specific(dae, 7)"),
+        ("/versions/x", 400, "version 'x' is not a number"),
+    )
+    def test_v2_rest_url_naming_a_version_not_served(self, path, code, error):
+        status, _, text = self.v2_rest(path)
+        self.assertEqual((status, json.loads(text)), (code, {"error": error}))
+        self.assertEqual(self.v2_rest("")[0], 200)
+
+    def test_tritonclient_model_version_picks_the_version(self):
+        outs = [os.path.join(self.tmp, f"triton-v1-{kind}.npy") for kind in ("http", "grpc")]
+        urls = [f"127.0.0.1:{self.server.port}", f"127.0.0.1:{self.server.grpc_port}"]
+        run = subprocess.run(
+            [sys.executable, "-c", TRITON_VERSIONS, *urls, *outs], cwd=ROOT, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+        stable = self.rest("dae/versions/1")
+        for out in outs:
+            np.testing.assert_array_equal(np.load(out), stable)
+        missing = "Servable not found for request: Specific(dae, 7)"
+        self.assertEqual(
+            json.loads(run.stdout),
+            {
+                "tritonclient.http": ["1", "404", missing],
+                "tritonclient.grpc": ["1", "StatusCode.NOT_FOUND", missing],
+            },
+        )
+
+    def test_bodies_refused_before_the_app_are_counted(self):
+        server = self.start(1)  # One worker: the body it holds leaves no room for another.
+        metrics_url = f"http://127.0.0.1:{server.port}/metrics"
+        before = samples(request(metrics_url, method="GET")[2])
+        big, rows = b"0" * (MAX_BODY + 1), b'{"instances": [' + b"[0]," * 1024 + b"[0]]}"
+        br = {"Content-Encoding": "br"}
+        sent = [  # (path, body, headers, status, counted as model, version, protocol)
+            ("/v1/models/dae:predict", big, {}, 413, "dae", "", "rest"),
+            ("/v1/models/dae:predict", big, {}, 413, "dae", "", "rest"),
+            ("/v1/models/dae/versions/2:predict", big, {}, 413, "dae", "2", "rest"),
+            ("/v1/models/dae/labels/stable:predict", rows, {}, 400, "dae", "", "rest"),
+            ("/v2/models/ae/infer", b"{}", br, 415, "ae", "", "v2_rest"),
+            ("/v2/models/ae/versions/1/infer", big, {}, 413, "ae", "1", "v2_rest"),
+        ]
+        codes = {400: "INVALID_ARGUMENT", 413: "RESOURCE_EXHAUSTED", 415: "INVALID_ARGUMENT"}
+        expected = Counter()
+        for path, body, headers, status, *counted in sent:
+            self.assertEqual(post(server.port, path, body, headers), status, path)
+            expected[(*counted, codes[status])] += 1
+        held = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        try:
+            held.putrequest("POST", "/v1/models/dae:predict")
+            held.putheader("Content-Length", str(MAX_BODY))  # Holds all of --max_inflight_bytes.
+            held.endheaders(b"{")
+            body = json.dumps({"instances": IMAGES[:1].tolist()}).encode()
+            statuses = [post(server.port, "/v1/models/dae:predict", body)]
+            while statuses[-1] != 503 and len(statuses) < 10:  # Until the held body is admitted.
+                statuses.append(post(server.port, "/v1/models/dae:predict", body))
+            self.assertEqual(statuses[-1], 503)
+            expected[("dae", "", "rest", "UNAVAILABLE")] += 1
+            after = samples(request(metrics_url, method="GET")[2])
+        finally:
+            held.close()
+            server.stop()
+
+        def counted(model, version, protocol, status):
+            labels = (
+                ("model_name", model), ("protocol", protocol), ("signature", "serving_default"),
+                ("status", status), ("version", version),
+            )  # fmt: skip
+            key = (":tensorflow:serving:request_count_total", labels)
+            return after.get(key, 0) - before.get(key, 0)
+
+        self.assertEqual({key: counted(*key) for key in expected}, dict(expected))
+
+    def test_start_refuses_a_label_of_a_version_not_served_unless_allowed(self):
+        path = os.path.join(self.tmp, "unserved-label.config")
+        write_config(path, model_config({"dae": self.exports["dae"]}, {"stable": 1}, "latest {}"))
+        run = run_module(
+            "export.serve", f"--model_config_file={path}", "--runtime=litert",
+            f"--port={free_port()}", "--grpc_port=0",
+        )  # fmt: skip
+        self.assert_one_line_error(
+            run,
+            "export.serve",
+            f"{path}: model 'dae': label 'stable' names version 1, which is not served",
+        )
+        server = self.start(1, path, "--allow_version_labels_for_unavailable_models")
+        try:
+            url = f"http://127.0.0.1:{server.port}/v1/models/dae/labels/stable:predict"
+            status, _, text = request(url, {"instances": IMAGES[:1].tolist()})
+        finally:
+            server.stop()
+        error = "Servable not found for request: Specific(dae, 1)"
+        self.assertEqual((status, json.loads(text)), (404, {"error": error}))
+
+    def test_labels_of_versions_not_served_at_a_reload_and_after_a_withdrawal(self):
+        export_dir = os.path.join(self.tmp, "labelled")
+        shutil.copytree(self.exports["dae"], export_dir)
+        path = os.path.join(self.tmp, "labelled.config")
+        write_config(path, model_config({"dae": export_dir}, {"stable": 1, "canary": 2}, "all {}"))
+        server = self.start(1, path)
+        url = f"http://127.0.0.1:{server.port}/v1/models"
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+        def answer(pick: str) -> tuple:  # (status, X-Model-Version or the error body)
+            status, headers, text = request(f"{url}/{pick}:predict", {"instances": [[0.0] * 784]})
+            return status, headers["X-Model-Version"] if status == 200 else json.loads(text)
+
+        try:
+            grown = {"dae": export_dir, "ae": self.exports["ae"]}
+            write_config(path, model_config(grown, {"stable": 1, "canary": 3}, "all {}"))
+            self.assertTrue(wait_until(lambda: "not reloaded" in server.log_text(), 30))
+            self.assertIn(
+                f"model config not reloaded, the old one serves on: {path}: model 'dae': label "
+                "'canary' names version 3, which is not served\n",
+                server.log_text(),
+            )
+            self.assertEqual(answer("dae/labels/canary"), (200, "2"))  # The old configuration.
+            self.assertEqual(request(f"{url}/ae", method="GET")[0], 404)
+
+            withdraw(export_dir, 2)
+            self.assertTrue(wait_until(lambda: "names version 2, which" in server.log_text(), 30))
+            self.assertIn(
+                f"{path}: model 'dae': label 'canary' names version 2, which is not served: it "
+                "answers NOT_FOUND until that version is served\n",
+                server.log_text(),
+            )
+            missing = "Servable not found for request: Specific(dae, 2)"
+            self.assertEqual(answer("dae/labels/canary"), (404, {"error": missing}))
+            with self.assertRaises(grpc.RpcError) as raised:
+                stub.Predict(predict_request(label="canary"), 30)
+            self.assertEqual(
+                (raised.exception.code(), raised.exception.details()),
+                (grpc.StatusCode.NOT_FOUND, missing),
+            )
+            self.assertEqual(answer("dae/labels/stable"), (200, "1"))
+            self.assertIsNone(server.process.poll())
+        finally:
+            channel.close()
+            server.stop()
 
     def test_metrics_count_requests_per_protocol_and_status(self):
         url = f"http://127.0.0.1:{self.server.port}/monitoring/prometheus/metrics"

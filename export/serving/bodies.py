@@ -1,8 +1,8 @@
 """ASGI middleware every request body goes through before KServe parses it: its size (413), its
 encoding (gzip decoded within the same limit, counted after decompression; others 415), admission
 (503 while the worker holds --max_inflight_bytes) and a check that refuses what needs no parsing
-to refuse (an oversized batch, 400). The app then gets the body whole. (Its read deadline is the
-HTTP protocol's: kserve_internals.read_deadline.)"""
+to refuse (an oversized batch, 400), each refusal handed to `count` (the metrics). The app then
+gets the body whole. (Its read deadline is the HTTP protocol's: kserve_internals.read_deadline.)"""
 
 import zlib
 from collections.abc import Callable
@@ -53,12 +53,19 @@ def _gunzip(body: bytes, limit: int) -> bytes:
 
 class RequestBodies:
     """The middleware: `check(scope, body)` is the one-line 400 of a body refused unparsed, the
-    whole body or its first bytes (it refuses only what more bytes cannot make right)."""
+    whole body or its first bytes (it refuses only what more bytes cannot make right);
+    `count(scope, status)` is told of each refusal."""
 
     def __init__(
-        self, app, max_bytes: int, budget: ByteBudget, check: Callable[[dict, bytes], str | None]
+        self,
+        app,
+        max_bytes: int,
+        budget: ByteBudget,
+        check: Callable[[dict, bytes], str | None],
+        count: Callable[[dict, int], None],
     ):
-        self.app, self.max_bytes, self.budget, self.check = app, max_bytes, budget, check
+        self.app, self.max_bytes, self.budget = app, max_bytes, budget
+        self.check, self.count = check, count
 
     async def __call__(self, scope, receive, send):
         headers = _headers(scope) if scope["type"] == "http" else {}
@@ -91,9 +98,11 @@ class RequestBodies:
             finally:
                 self.budget.give(reserve)
         except Busy as e:  # Not logged: an overload would flood the log.
+            self.count(scope, 503)
             await protocol.error_response(503, str(e), {"Retry-After": "1"})(scope, receive, send)
         except Refused as e:
             logging.warning("client error: %s", e)
+            self.count(scope, e.status)
             headers = {"Connection": "close"} if e.close else None
             await protocol.error_response(e.status, str(e), headers)(scope, receive, send)
         except Disconnected:

@@ -1,6 +1,7 @@
-"""One configured model as KServe serves it: TF Serving's REST predict (KServe's V1 route) and the
-Open Inference Protocol (KServe's V2 REST and gRPC) on its highest version, the version in a
-response header, its requests counted; with no version left to serve it is not ready."""
+"""One configured model as KServe serves it: TF Serving's REST predict (KServe's V1 route) on its
+highest version and the Open Inference Protocol (KServe's V2 REST and gRPC) on the version it
+names, else the highest; the version in a response header, its requests counted; with no version
+left to serve it is not ready."""
 
 import time
 
@@ -68,8 +69,10 @@ class AutoencoderModel(Model):
             servable = self.servable  # One read: the whole request runs on this version.
             if servable is None:
                 raise ModelNotReady(self.name, NOT_READY)
-            served = servable.latest
+            served = servable.pick(v2.requested_version(payload)) if v2_request else servable.latest
             version = str(served.version)
+            if response_headers is not None:
+                response_headers[VERSION_HEADER] = version
             if v2_request:
                 parsed, x = v2.parse(payload, served.signatures, self.max_batch)
                 signature = parsed.name
@@ -78,8 +81,6 @@ class AutoencoderModel(Model):
             request = protocol.parse(payload, served.signatures, self.max_batch)
             signature = request.signature.name
             outputs = await self.infer(served, signature, request.batch)
-            if response_headers is not None:
-                response_headers[VERSION_HEADER] = version
             return protocol.response(request, outputs)
         except Exception as e:
             error = e

@@ -6,6 +6,7 @@ version records (versions/<v>/) are found beside it."""
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 
 from absl import logging
 from google.protobuf import text_format
@@ -16,6 +17,7 @@ from keras_dae.export.serving.tfs_protos import model_server_config_pb2, tf_name
 
 LABEL = re.compile(r"[A-Za-z0-9_-]+")  # What a label in a TF Serving URL can be.
 PLATFORMS = ("", "tensorflow")
+UNSERVED_WARNING = "%s: it answers NOT_FOUND until that version is served"  # Of unserved_label.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +30,7 @@ class ModelEntry:
     num_versions: int = 1  # Of "latest".
     versions: tuple[int, ...] = ()  # Of "specific".
     labels: tuple[tuple[str, int], ...] = ()
+    config_file: str = ""  # The --model_config_file it comes from, named in its errors.
 
     def select(self, available: list[int]) -> list[int]:
         """The versions the policy serves out of `available` (good versions, oldest first)."""
@@ -37,15 +40,24 @@ class ModelEntry:
             return [v for v in available if v in self.versions]
         return list(available)
 
-    def unresolved_labels(self, served: list[int]) -> list[str]:
-        """'label -> version' for each label whose version is not among `served`."""
-        return [f"{label} -> {v}" for label, v in self.labels if v not in served]
+    def unserved_label(self, served, assigned: dict[str, int] | None = None) -> str | None:
+        """The line naming the first label whose version is not in `served` (TF Serving refuses
+        it), None if none; `assigned`: the labels already applied (with
+        --allow_version_labels_for_unavailable_models), where only a label moved is refused."""
+        for label, version in self.labels:
+            allowed = assigned is not None and assigned.get(label, version) == version
+            if version not in served and not allowed:
+                return (
+                    f"{self.config_file}: model {self.name!r}: label {label!r} names version "
+                    f"{version}, which is not served"
+                )
+        return None
 
 
-def _entry(config, where: str) -> ModelEntry:
+def _entry(config, path: str) -> ModelEntry:
     if not config.name:
-        raise ExportError(f"{where}: a model has no name")
-    where = f"{where}: model {config.name!r}"
+        raise ExportError(f"{path}: a model has no name")
+    where = f"{path}: model {config.name!r}"
     if config.model_platform not in PLATFORMS:
         raise ExportError(f"{where}: model_platform {config.model_platform!r} (only tensorflow)")
     base_path = os.path.normpath(os.path.abspath(config.base_path)) if config.base_path else ""
@@ -70,7 +82,7 @@ def _entry(config, where: str) -> ModelEntry:
                 f"{where}: label {label!r} names version {version}, not in its policy"
             )
     return ModelEntry(
-        config.name, os.path.dirname(base_path), policy, num_versions, versions, labels
+        config.name, os.path.dirname(base_path), policy, num_versions, versions, labels, path
     )
 
 
@@ -105,8 +117,8 @@ def read(path: str) -> list[ModelEntry]:
 
 
 class ConfigFile:
-    """The config file, read again by `poll`: a changed, good file gives its models; a changed,
-    bad one is one warning and the old configuration stays."""
+    """The config file, read again by `poll`: a changed, good file is applied; a changed, bad
+    one, or one its application refuses, is one warning and the old configuration stays."""
 
     def __init__(self, path: str):
         self.path = path
@@ -120,18 +132,17 @@ class ConfigFile:
         except OSError:
             return None
 
-    def poll(self) -> list[ModelEntry] | None:
-        """The new models when the file changed into a good config, else None."""
+    def poll(self, apply: Callable[[list[ModelEntry]], None]) -> None:
+        """Hands the models of a changed, good config to `apply`, which may refuse them with an
+        ExportError (then one warning, and they are not taken as applied)."""
         stamp = self._stamp()
         if stamp == self._seen:
-            return None
+            return
         self._seen = stamp
         try:
             entries = read(self.path)
+            if entries != self.entries:
+                apply(entries)
+                self.entries = entries
         except ExportError as e:
             logging.warning("model config not reloaded, the old one serves on: %s", e)
-            return None
-        if entries == self.entries:
-            return None
-        self.entries = entries
-        return entries

@@ -1,16 +1,18 @@
 """What KServe's FastAPI app gets besides its V1 and V2 routes: TF Serving's model status (every
 served version, 503 while none is), the rest of TF Serving's REST API, the metrics at KServe's and
-TF Serving's paths, the request bodies' middleware, `{"error": ...}` bodies for every HTTP error,
-and client errors logged as one line instead of a traceback."""
+TF Serving's paths, the request bodies' middleware (its refusals of predicts counted), V2 URLs
+naming a version, `{"error": ...}` bodies for every HTTP error, and client errors logged as one
+line instead of a traceback."""
 
 import logging
+import re
 
 from fastapi import FastAPI
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from keras_dae.export.serving import kserve_internals, metrics, protocol, tfs_rest
+from keras_dae.export.serving import kserve_internals, metrics, protocol, tfs_rest, v2
 from keras_dae.export.serving.admission import ByteBudget
 from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.bodies import RequestBodies
@@ -20,6 +22,25 @@ from keras_dae.export.serving.tfs_grpc import Lookup
 CLIENT_ERRORS = (InvalidInput, ModelNotFound)
 STATUS_PATH = "/v1/models/{model_name}"
 METRICS_PATHS = ("/metrics", "/monitoring/prometheus/metrics")  # KServe's, TF Serving's.
+# Each predict URL's protocol in the metrics, and its model name and version (if it names one).
+PREDICT_URLS = (
+    ("rest", re.compile(r"/v1/models/([^/:]+)(?:/versions/([^/:]+)|/labels/[^/:]+)?:predict")),
+    ("v2_rest", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")),
+)
+
+
+def count_refusal(scope, status: int) -> None:
+    """A predict the bodies' middleware refused, counted as the app counts its answers (no
+    version picked: the URL's number, else "")."""
+    if scope["method"] != "POST":
+        return
+    for protocol_name, url in PREDICT_URLS:
+        match = url.fullmatch(scope["path"])
+        if match:
+            version = match[2] if match[2] and match[2].isdigit() else ""
+            metrics.REQUESTS.labels(
+                match[1], version, "serving_default", protocol_name, metrics.status_of(status)
+            ).inc()
 
 
 class OneLineClientErrors(logging.Filter):
@@ -85,7 +106,14 @@ def install(
     app.include_router(tfs_rest.router(lookup, infer, max_batch))
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ModelNotReady, not_ready)
-    app.add_middleware(RequestBodies, max_bytes=max_body_bytes, budget=budget, check=unparsed_check)
+    app.add_middleware(v2.VersionedInfer)  # Inside the bodies' middleware: it sees the URL.
+    app.add_middleware(
+        RequestBodies,
+        max_bytes=max_body_bytes,
+        budget=budget,
+        check=unparsed_check,
+        count=count_refusal,
+    )
     logging.getLogger("kserve").addFilter(OneLineClientErrors())
     kserve_internals.first_routes(
         app, lambda route: getattr(route, "endpoint", None) in (model_status, scrape)

@@ -4,7 +4,7 @@ change. Misses raise ModelNotFound with TF Serving's own messages (HTTP 404, gRP
 
 import dataclasses
 
-from kserve.errors import ModelNotFound
+from kserve.errors import InvalidInput, ModelNotFound
 
 from keras_dae.export.serving.served import Served
 
@@ -21,9 +21,19 @@ def model_not_found(name: str) -> NotFound:
     return NotFound(f"Servable not found for request: Latest({name})")
 
 
+def version_number(text: str | None) -> int | None:
+    """The version a URL or request names (None: none); InvalidInput (400) for a non-number."""
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise InvalidInput(f"version {text!r} is not a number")
+    return int(text)
+
+
 @dataclasses.dataclass(frozen=True)
 class Servable:
-    """`versions` being served (at least one), `labels` naming some of them."""
+    """`versions` being served (at least one), `labels` naming versions (one whose version is not
+    served answers NOT_FOUND, as TF Serving's)."""
 
     name: str
     versions: dict[int, Served]

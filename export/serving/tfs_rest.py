@@ -13,6 +13,7 @@ from starlette.responses import Response
 from keras_dae.export.serving import grpc_protocol, metrics, protocol
 from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.model import VERSION_HEADER
+from keras_dae.export.serving.servables import version_number
 from keras_dae.export.serving.tfs_grpc import Lookup
 
 MODEL = "/v1/models/{model_name}"
@@ -26,21 +27,13 @@ def _json(message) -> dict:
     )
 
 
-def _version(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not text.isdigit():
-        raise InvalidInput(f"version {text!r} is not a number")
-    return int(text)
-
-
 def router(lookup: Lookup, infer: Infer, max_batch: int) -> APIRouter:
     """The routes, over `lookup`'s servables and `infer`'s model calls."""
     routes = APIRouter()
 
     def pick(model_name: str, version: str | None, label: str | None):
         servable = lookup(model_name)
-        return servable, servable.pick(_version(version), label)
+        return servable, servable.pick(version_number(version), label)
 
     async def predict(
         request: Request, model_name: str, version: str | None = None, label: str | None = None

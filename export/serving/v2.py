@@ -1,7 +1,10 @@
 """The Open Inference Protocol (KServe V2) for our signatures, on KServe's own InferRequest and
 InferResponse (REST and gRPC alike): one input, named as the signature's, of a number type; the
-signature named by the request's `signature_name` parameter, TF Serving's default otherwise."""
+signature named by the request's `signature_name` parameter, TF Serving's default otherwise; the
+version named by the URL (REST) or `model_version` (gRPC), the highest otherwise."""
 
+import contextvars
+import re
 import uuid
 
 import numpy as np
@@ -9,8 +12,36 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from keras_dae.export.serving import grpc_protocol, protocol
+from keras_dae.export.serving.servables import version_number
 
 NUMBER_TYPES = ("FP32", "FP64", "FP16", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16")
+VERSIONED_INFER = re.compile(r"(/v2/models/[^/]+)/versions/([^/]+)(/infer)")
+_url_version: contextvars.ContextVar[str | None] = contextvars.ContextVar("v2_url", default=None)
+
+
+class VersionedInfer:
+    """ASGI middleware: `/v2/models/<m>/versions/<v>/infer` answered by KServe's route of
+    `/v2/models/<m>/infer` (its own versioned one answers 501), <v> kept for `requested_version`."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        match = VERSIONED_INFER.fullmatch(scope["path"]) if scope["type"] == "http" else None
+        if match is None:
+            return await self.app(scope, receive, send)
+        token = _url_version.set(match[2])
+        try:
+            await self.app(dict(scope, path=match[1] + match[3]), receive, send)
+        finally:
+            _url_version.reset(token)
+
+
+def requested_version(request: InferRequest) -> int | None:
+    """The version `request` names (None: the highest); InvalidInput for one not a number."""
+    return version_number(
+        (request.model_version if request.from_grpc else _url_version.get()) or None
+    )
 
 
 def _signature_name(parameters) -> str:

@@ -13,7 +13,7 @@ from absl import logging
 from keras_dae.core.errors import ExportError
 from keras_dae.export import layout, manifest
 from keras_dae.export.serving import metrics
-from keras_dae.export.serving.model_config import ModelEntry
+from keras_dae.export.serving.model_config import UNSERVED_WARNING, ModelEntry
 from keras_dae.export.serving.servables import Servable
 from keras_dae.export.serving.served import Served
 
@@ -113,16 +113,18 @@ class VersionSource:
 
     def select(self, policy: Callable[[list[int]], list[int]]) -> dict[int, Served]:
         """The versions `policy` picks out of the published, not skipped ones, loaded (one that
-        fails is skipped and the policy asked again); the others are released."""
+        fails is skipped and the policy asked again); the others stay loaded until `keep`."""
         while True:
             good = [v for v in layout.published_versions(self.export_dir) if self._eligible(v)]
             wanted = policy(good)
             missing = [v for v in reversed(wanted) if v not in self.loaded]
             if all(self._try(v) for v in missing):
-                break
-        self.loaded = {v: self.loaded[v] for v in wanted}
-        self.fingerprints = {v: self.fingerprints[v] for v in wanted}
-        return dict(self.loaded)
+                return {v: self.loaded[v] for v in wanted}
+
+    def keep(self, versions) -> None:
+        """Releases the loaded versions not among `versions`."""
+        self.loaded = {v: self.loaded[v] for v in versions}
+        self.fingerprints = {v: self.fingerprints[v] for v in versions}
 
     def withdrawn(self, version: int) -> str | None:
         """Why the loaded `version` is withdrawn (its folders gone, or its files changed and no
@@ -149,7 +151,8 @@ class VersionSource:
 
 class ModelVersions:
     """One model as a config entry names it: its versions (by policy) and labels, handed to
-    `swap` as a Servable whenever they change (None: no version left, not ready)."""
+    `swap` as a Servable whenever they change (None: no version left, not ready). A label whose
+    version is not served (withdrawn, or the policy moved on) stays, answering NOT_FOUND."""
 
     def __init__(self, entry: ModelEntry, load: Callable[[str, int], Served], swap):
         self.entry, self.swap = entry, swap
@@ -166,6 +169,19 @@ class ModelVersions:
             )
         return self.servable
 
+    @property
+    def served(self) -> list[int]:
+        return list(self.servable.versions) if self.servable else []
+
+    def preview(self, entry: ModelEntry) -> list[int]:
+        """The versions `entry`'s policy would serve, loaded but not served until `relabel` (or
+        released by `discard`)."""
+        return list(self.source.select(entry.select))
+
+    def discard(self) -> None:
+        """Releases what `preview` loaded beyond the versions served."""
+        self.source.keep(self.served)
+
     def relabel(self, entry: ModelEntry) -> None:
         """The same export under a changed policy or labels, applied now."""
         self.entry = entry
@@ -175,16 +191,14 @@ class ModelVersions:
         """Withdraws the loaded versions that no longer stand, loads the ones the policy now
         selects, and swaps when the versions or labels change."""
         source, entry = self.source, self.entry
-        before = list(self.servable.versions) if self.servable else []
+        before = self.served
         withdrawn = [(v, source.withdrawn(v)) for v in list(source.loaded)]
         withdrawn = [(v, problem) for v, problem in withdrawn if problem]
         versions = source.select(entry.select)
+        source.keep(versions)
         if list(versions) == before and not withdrawn and not changed:
             return
-        missing = entry.unresolved_labels(list(versions))
-        if missing and not quiet:
-            logging.warning("%s: labels of versions not served ignored: %s", entry.name, missing)
-        labels = {label: v for label, v in entry.labels if v in versions}
+        labels = dict(entry.labels)
         self.servable = Servable(entry.name, versions, labels) if versions else None
         self.swap(self.servable)
         if quiet:
@@ -200,6 +214,9 @@ class ModelVersions:
             logging.warning(
                 "version %d of %s withdrawn (%s); %s", version, source.export_dir, problem, now
             )
+        unserved = entry.unserved_label(versions)
+        if unserved:
+            logging.warning(UNSERVED_WARNING, unserved)
         if not withdrawn and versions:
             logging.info(
                 "%s of %s (was %s; versions %s, labels %s)",
