@@ -441,13 +441,27 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
             f"http://127.0.0.1:{self.server.port}/v1/models/ae:predict", {"instances": [[2.0]]}
         )
         self.assertEqual(bad[0], 400)
+        # Names no model has: counted, but not as series of their own (a scan of made-up names
+        # would grow the metrics for as long as the server runs).
+        models = f"http://127.0.0.1:{self.server.port}/v1/models"
+        self.assertEqual(request(f"{models}/made-up-1:predict", {})[0], 404)
+        with self.assertRaises(grpc.RpcError):
+            self.predict.Predict(predict_request(model="made-up-2"), 30)
+        huge = {"instances": [[0.0] * 784] * 400}  # Over --max_body_bytes.
+        self.assertEqual(
+            request(f"{models}/made-up-3/versions/9:predict", huge)[0],
+            413,
+        )
         after = samples(request(url, method="GET")[2])
+        self.assertFalse(
+            [key for key in after if any("made-up" in value for _, value in key[1])], after.keys()
+        )
         kserve_path = samples(request(url.replace("/monitoring/prometheus", ""), method="GET")[2])
         self.assertEqual(after.keys() & kserve_path.keys(), after.keys())
 
-        def sent(protocol, status, version="1", signature="serving_default"):
+        def sent(protocol, status, version="1", signature="serving_default", model="ae"):
             labels = (
-                ("model_name", "ae"), ("protocol", protocol), ("signature", signature),
+                ("model_name", model), ("protocol", protocol), ("signature", signature),
                 ("status", status), ("version", version),
             )  # fmt: skip
             key = (":tensorflow:serving:request_count_total", labels)
@@ -455,8 +469,11 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
 
         self.assertEqual(sent("rest", "OK"), 3)
         self.assertEqual(sent("grpc", "OK"), 3)
-        self.assertEqual(sent("grpc", "INVALID_ARGUMENT", signature="sideways"), 1)
+        self.assertEqual(sent("grpc", "INVALID_ARGUMENT", signature=""), 1)  # Not "sideways".
         self.assertEqual(sent("rest", "INVALID_ARGUMENT"), 1)
+        self.assertEqual(sent("rest", "NOT_FOUND", version="", model=""), 1)
+        self.assertEqual(sent("grpc", "NOT_FOUND", version="", model=""), 1)
+        self.assertEqual(sent("rest", "RESOURCE_EXHAUSTED", version="", model=""), 1)
 
     def test_config_changes_under_load_fail_no_request(self):
         server = self.start(workers=1)

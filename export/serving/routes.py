@@ -29,17 +29,27 @@ PREDICT_URLS = (
 )
 
 
-def count_refusal(scope, status: int) -> None:
-    """A predict the bodies' middleware refused, counted as the app counts its answers (no
-    version picked: the URL's number, else "")."""
+def count_refusal(scope, status: int, lookup: Lookup) -> None:
+    """A predict answered before it reached a model (the bodies' middleware refused it, or
+    KServe found no such model), counted as the app counts its answers: the
+    model and version the URL names when they are served, else "" (a client's made-up names
+    would each add a series for as long as the server runs)."""
     if scope["method"] != "POST":
         return
     for protocol_name, url in PREDICT_URLS:
         match = url.fullmatch(scope["path"])
         if match:
-            version = match[2] if match[2] and match[2].isdigit() else ""
+            try:
+                servable = lookup(match[1])
+            except (ModelNotFound, ModelNotReady):
+                servable = None
+            number = match[2] if match[2] and match[2].isdigit() else ""
             metrics.REQUESTS.labels(
-                match[1], version, "serving_default", protocol_name, metrics.status_of(status)
+                servable.name if servable else "",
+                number if servable and int(number or 0) in servable.versions else "",
+                "serving_default",
+                protocol_name,
+                metrics.status_of(status),
             ).inc()
 
 
@@ -95,6 +105,15 @@ def install(
     async def not_ready(_, error: ModelNotReady):  # KServe's handler logs a traceback each.
         return protocol.error_response(503, str(error))
 
+    kserve_not_found = app.exception_handlers[ModelNotFound]
+
+    async def not_found(request, error: ModelNotFound):
+        """KServe's 404, counted when KServe's own predict route found no model (TF Serving's
+        other predict URLs count their answers themselves)."""
+        if "/versions/" not in request.url.path and "/labels/" not in request.url.path:
+            count_refusal(request.scope, 404, lookup)
+        return await kserve_not_found(request, error)
+
     def unparsed_check(scope, body: bytes) -> str | None:
         if scope["method"] == "POST" and scope["path"].endswith(":predict"):
             return protocol.over_max_batch(body, max_batch)
@@ -106,13 +125,14 @@ def install(
     app.include_router(tfs_rest.router(lookup, infer, max_batch))
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ModelNotReady, not_ready)
+    app.add_exception_handler(ModelNotFound, not_found)
     app.add_middleware(v2.VersionedInfer)  # Inside the bodies' middleware: it sees the URL.
     app.add_middleware(
         RequestBodies,
         max_bytes=max_body_bytes,
         budget=budget,
         check=unparsed_check,
-        count=count_refusal,
+        count=lambda scope, status: count_refusal(scope, status, lookup),
     )
     logging.getLogger("kserve").addFilter(OneLineClientErrors())
     kserve_internals.first_routes(

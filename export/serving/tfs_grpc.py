@@ -26,20 +26,26 @@ CODES = (
 logger = logging.getLogger("kserve")
 
 
-def _pick(lookup: Lookup, spec) -> tuple[Servable, Served]:
-    """The servable and version a ModelSpec names (number, label, or the highest)."""
-    servable = lookup(spec.name)
-    version = spec.version.value if spec.HasField("version") else None
-    return servable, servable.pick(version, spec.version_label or None)
-
-
 class Answering:
-    """Runs one RPC: its metrics, and its errors as status codes with their one line."""
+    """Runs one RPC: its metrics, and its errors as status codes with their one line. The
+    metrics name only what was found (a model, version, signature served): the client's own
+    names would add a series each, for as long as the server runs."""
 
     def __init__(self, api: str, spec, context):
         self.api, self.spec, self.context = api, spec, context
-        self.version, self.signature = "", spec.signature_name or grpc_protocol.DEFAULT_SIGNATURE
+        self.model, self.version = "", ""
+        default = grpc_protocol.DEFAULT_SIGNATURE
+        self.signature = default if spec.signature_name in ("", default) else ""  # Until parsed.
         self.start = time.perf_counter()
+
+    def pick(self, lookup: Lookup) -> tuple[Servable, Served]:
+        """The servable and version the ModelSpec names (number, label, or the highest)."""
+        servable = lookup(self.spec.name)
+        self.model = servable.name
+        version = self.spec.version.value if self.spec.HasField("version") else None
+        served = servable.pick(version, self.spec.version_label or None)
+        self.version = str(served.version)
+        return servable, served
 
     async def __aenter__(self):
         return self
@@ -50,9 +56,9 @@ class Answering:
             status = next((c for k, c in CODES if isinstance(error, k)), grpc.StatusCode.INTERNAL)
         if self.api == "predict":
             metrics.REQUESTS.labels(
-                self.spec.name, self.version, self.signature, "grpc", status.name
+                self.model, self.version, self.signature, "grpc", status.name
             ).inc()
-        metrics.REQUEST_LATENCY.labels(self.spec.name, self.api, "GRPC").observe(
+        metrics.REQUEST_LATENCY.labels(self.model, self.api, "GRPC").observe(
             (time.perf_counter() - self.start) * 1e6
         )
         if error is None or isinstance(error, grpc.aio.AbortError):
@@ -71,15 +77,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def Predict(self, request, context):
         async with Answering("predict", request.model_spec, context) as rpc:
-            servable, served = _pick(self.lookup, request.model_spec)
-            rpc.version = str(served.version)
+            servable, served = rpc.pick(self.lookup)
             signature, x = grpc_protocol.parse(request, served.signatures, self.max_batch)
+            rpc.signature = signature.name
             outputs = await self.infer(served, signature.name, x)
             return grpc_protocol.response(signature, outputs, servable.name, served.version)
 
     async def GetModelMetadata(self, request, context):
-        async with Answering("metadata", request.model_spec, context):
-            servable, served = _pick(self.lookup, request.model_spec)
+        async with Answering("metadata", request.model_spec, context) as rpc:
+            servable, served = rpc.pick(self.lookup)
             if list(request.metadata_field) != ["signature_def"]:
                 raise InvalidInput(
                     f"metadata_field {list(request.metadata_field)}; the one field served "
@@ -89,8 +95,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def _no_such_signatures(self, request, context, verb: str):
         spec = request.model_spec
-        async with Answering(verb, spec, context):
-            servable, _ = _pick(self.lookup, spec)
+        async with Answering(verb, spec, context) as rpc:
+            servable, _ = rpc.pick(self.lookup)
             raise InvalidInput(grpc_protocol.no_signature_of(verb, servable.name))
 
     async def Classify(self, request, context):
@@ -105,8 +111,8 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self.lookup = lookup
 
     async def GetModelStatus(self, request, context):
-        async with Answering("status", request.model_spec, context):
-            servable, served = _pick(self.lookup, request.model_spec)
+        async with Answering("status", request.model_spec, context) as rpc:
+            servable, served = rpc.pick(self.lookup)
             picked = request.model_spec.HasField("version") or request.model_spec.version_label
             return grpc_protocol.status_response(
                 [served.version] if picked else list(servable.versions)

@@ -39,8 +39,11 @@ def router(lookup: Lookup, infer: Infer, max_batch: int) -> APIRouter:
         request: Request, model_name: str, version: str | None = None, label: str | None = None
     ):
         start, status, served, signature = time.perf_counter(), 500, None, "serving_default"
+        model = ""  # Only a served model's name: a client's made-up ones would each add a series.
         try:
-            servable, served = pick(model_name, version, label)
+            servable = lookup(model_name)
+            model = servable.name
+            served = servable.pick(version_number(version), label)
             parsed = protocol.parse(await request.body(), served.signatures, max_batch)
             signature = parsed.signature.name
             outputs = await infer(served, signature, parsed.batch)
@@ -60,9 +63,9 @@ def router(lookup: Lookup, infer: Infer, max_batch: int) -> APIRouter:
         finally:
             version_label = str(served.version) if served else ""
             metrics.REQUESTS.labels(
-                model_name, version_label, signature, "rest", metrics.status_of(status)
+                model, version_label, signature, "rest", metrics.status_of(status)
             ).inc()
-            metrics.REQUEST_LATENCY.labels(model_name, "predict", "REST").observe(
+            metrics.REQUEST_LATENCY.labels(model, "predict", "REST").observe(
                 (time.perf_counter() - start) * 1e6
             )
 
