@@ -9,6 +9,7 @@ serving_default, encode or decode); GET /v1/models/dae reports readiness and the
 /metrics and /monitoring/prometheus/metrics are Prometheus's text format."""
 
 import atexit
+import functools
 import logging
 import os
 import shutil
@@ -66,7 +67,9 @@ def grpc_server(repository: Repository, server: ModelServer, infer):
     if not FLAGS.grpc_port:
         return None
     aio_server = tfs_grpc.server(repository.lookup, infer, FLAGS.max_batch, FLAGS.max_body_bytes)
-    kserve_internals.add_v2_grpc(aio_server, server)
+    kserve_internals.add_v2_grpc(
+        aio_server, server, functools.partial(routes.count_v2_grpc_refusal, repository.lookup)
+    )
     aio_server.add_insecure_port(f"0.0.0.0:{FLAGS.grpc_port}")
     return aio_server
 

@@ -39,7 +39,7 @@ class KServeInternalsTest(absltest.TestCase):
 
     def test_the_v2_grpc_parts_exist(self):
         server = grpc.aio.server()
-        kserve_internals.add_v2_grpc(server, ModelServer(enable_grpc=False))
+        kserve_internals.add_v2_grpc(server, ModelServer(enable_grpc=False), lambda *_: None)
         self.assertTrue(callable(ExceptionToStatusInterceptor().intercept))
 
 

@@ -17,6 +17,7 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from absl.testing import absltest, parameterized
+from kserve.protocol.grpc import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -452,6 +453,11 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
             request(f"{models}/made-up-3/versions/9:predict", huge)[0],
             413,
         )
+        self.assertEqual(self.v2_rest("/versions/7")[0], 404)  # A served model's: counted once.
+        v2 = grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub(self.channel)
+        with self.assertRaises(grpc.RpcError) as raised:
+            v2.ModelInfer(grpc_predict_v2_pb2.ModelInferRequest(model_name="made-up-4"), timeout=30)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.NOT_FOUND)
         after = samples(request(url, method="GET")[2])
         self.assertFalse(
             [key for key in after if any("made-up" in value for _, value in key[1])], after.keys()
@@ -474,6 +480,8 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
         self.assertEqual(sent("rest", "NOT_FOUND", version="", model=""), 1)
         self.assertEqual(sent("grpc", "NOT_FOUND", version="", model=""), 1)
         self.assertEqual(sent("rest", "RESOURCE_EXHAUSTED", version="", model=""), 1)
+        self.assertEqual(sent("v2_rest", "NOT_FOUND", version="", model="dae"), 1)
+        self.assertEqual(sent("v2_grpc", "NOT_FOUND", version="", model=""), 1)
 
     def test_config_changes_under_load_fail_no_request(self):
         server = self.start(workers=1)

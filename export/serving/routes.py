@@ -17,6 +17,7 @@ from keras_dae.export.serving.admission import ByteBudget
 from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.bodies import RequestBodies
 from keras_dae.export.serving.model import VERSION_HEADER
+from keras_dae.export.serving.servables import Servable
 from keras_dae.export.serving.tfs_grpc import Lookup
 
 CLIENT_ERRORS = (InvalidInput, ModelNotFound)
@@ -29,28 +30,51 @@ PREDICT_URLS = (
 )
 
 
-def count_refusal(scope, status: int, lookup: Lookup) -> None:
-    """A predict answered before it reached a model (the bodies' middleware refused it, or
-    KServe found no such model), counted as the app counts its answers: the
-    model and version the URL names when they are served, else "" (a client's made-up names
-    would each add a series for as long as the server runs)."""
+def count_unanswered(
+    lookup: Lookup, model_name: str, version: str, protocol_name: str, status: str
+) -> None:
+    """A predict answered before it reached a model, counted as the app counts its answers:
+    the model and version named when they are served, else "" (a client's made-up names would
+    each add a series for as long as the server runs)."""
+    servable = served(lookup, model_name)
+    metrics.REQUESTS.labels(
+        servable.name if servable else "",
+        version if servable and version.isdigit() and int(version) in servable.versions else "",
+        "serving_default",
+        protocol_name,
+        status,
+    ).inc()
+
+
+def count_refusal(scope, status: int, lookup: Lookup, unknown_model_only: bool = False) -> None:
+    """A predict refused by the bodies' middleware (or, `unknown_model_only`, KServe's 404 for
+    a model not served: a served model's 404s are counted by the model), by its URL."""
     if scope["method"] != "POST":
         return
     for protocol_name, url in PREDICT_URLS:
         match = url.fullmatch(scope["path"])
-        if match:
-            try:
-                servable = lookup(match[1])
-            except (ModelNotFound, ModelNotReady):
-                servable = None
-            number = match[2] if match[2] and match[2].isdigit() else ""
-            metrics.REQUESTS.labels(
-                servable.name if servable else "",
-                number if servable and int(number or 0) in servable.versions else "",
-                "serving_default",
-                protocol_name,
-                metrics.status_of(status),
-            ).inc()
+        if match and not (unknown_model_only and served(lookup, match[1])):
+            count_unanswered(
+                lookup, match[1], match[2] or "", protocol_name, metrics.status_of(status)
+            )
+
+
+def count_v2_grpc_refusal(lookup: Lookup, method: str, request, error: Exception) -> None:
+    """A V2 gRPC ModelInfer KServe refused for a model not served (NOT_FOUND), counted."""
+    if (
+        method == "ModelInfer"
+        and isinstance(error, ModelNotFound)
+        and not served(lookup, request.model_name)
+    ):
+        count_unanswered(lookup, request.model_name, "", "v2_grpc", "NOT_FOUND")
+
+
+def served(lookup: Lookup, model_name: str) -> Servable | None:
+    """The servable of `model_name`; None when it is not served (or not ready)."""
+    try:
+        return lookup(model_name)
+    except (ModelNotFound, ModelNotReady):
+        return None
 
 
 class OneLineClientErrors(logging.Filter):
@@ -111,7 +135,7 @@ def install(
         """KServe's 404, counted when KServe's own predict route found no model (TF Serving's
         other predict URLs count their answers themselves)."""
         if "/versions/" not in request.url.path and "/labels/" not in request.url.path:
-            count_refusal(request.scope, 404, lookup)
+            count_refusal(request.scope, 404, lookup, unknown_model_only=True)
         return await kserve_not_found(request, error)
 
     def unparsed_check(scope, body: bytes) -> str | None:

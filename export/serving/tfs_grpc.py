@@ -78,6 +78,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Predict(self, request, context):
         async with Answering("predict", request.model_spec, context) as rpc:
             servable, served = rpc.pick(self.lookup)
+            if request.model_spec.signature_name in served.signatures:
+                rpc.signature = request.model_spec.signature_name  # Counted, if it fails too.
             signature, x = grpc_protocol.parse(request, served.signatures, self.max_batch)
             rpc.signature = signature.name
             outputs = await self.infer(served, signature.name, x)
