@@ -76,7 +76,9 @@ def children_cpu_s() -> float:
 def h2load(grpc_port: int, body_path: str, folder: str) -> dict:
     """One h2load run (one thread, one stream per connection): requests/s, p50/p99 from its
     per-request log, errors (non-2xx; the gRPC status is checked once beforehand)."""
-    log = os.path.join(folder, f"h2load-{grpc_port}.log")  # h2load appends to a file there.
+    log = os.path.join(folder, f"h2load-{grpc_port}.log")
+    if os.path.exists(log):  # h2load appends: each run counts its own requests only.
+        os.remove(log)
     out = subprocess.run(
         ["h2load", "-t1", f"-c{FLAGS.streams}", "-m1", f"-D{FLAGS.seconds}", f"-d{body_path}",
          "-H", "content-type: application/grpc", "-H", "te: trailers", f"--log-file={log}",
