@@ -8,11 +8,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 from absl.testing import absltest, parameterized
 
 from tests.cli import ROOT
+from tests.serving_fixtures import wait_until
 
 # Two workers; worker DIES does FAULT (on its first start only, unless the fault is
 # keeps_dying), the other waits for the supervisor's SIGTERM.
@@ -70,15 +70,6 @@ def stderr_lines(process: subprocess.Popen) -> list[str]:
     lines = []
     threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True).start()
     return lines
-
-
-def wait_until(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class WorkersTest(parameterized.TestCase):
