@@ -31,12 +31,11 @@ PREDICT_URLS = (
 
 
 def count_unanswered(
-    lookup: Lookup, model_name: str, version: str, protocol_name: str, status: str
+    servable: Servable | None, version: str, protocol_name: str, status: str
 ) -> None:
     """A predict answered before it reached a model, counted as the app counts its answers:
-    the model and version named when they are served, else "" (a client's made-up names would
-    each add a series for as long as the server runs)."""
-    servable = served(lookup, model_name)
+    the model and version named when they are served (`servable`), else "" (a client's made-up
+    names would each add a series for as long as the server runs)."""
     metrics.REQUESTS.labels(
         servable.name if servable else "",
         version if servable and version.isdigit() and int(version) in servable.versions else "",
@@ -53,10 +52,10 @@ def count_refusal(scope, status: int, lookup: Lookup, unknown_model_only: bool =
         return
     for protocol_name, url in PREDICT_URLS:
         match = url.fullmatch(scope["path"])
-        if match and not (unknown_model_only and served(lookup, match[1])):
-            count_unanswered(
-                lookup, match[1], match[2] or "", protocol_name, metrics.status_of(status)
-            )
+        if match:
+            servable = served(lookup, match[1])
+            if not (unknown_model_only and servable):
+                count_unanswered(servable, match[2] or "", protocol_name, metrics.status_of(status))
 
 
 def count_v2_grpc_refusal(lookup: Lookup, method: str, request, error: Exception) -> None:
@@ -66,7 +65,7 @@ def count_v2_grpc_refusal(lookup: Lookup, method: str, request, error: Exception
         and isinstance(error, ModelNotFound)
         and not served(lookup, request.model_name)
     ):
-        count_unanswered(lookup, request.model_name, "", "v2_grpc", "NOT_FOUND")
+        count_unanswered(None, "", "v2_grpc", "NOT_FOUND")
 
 
 def served(lookup: Lookup, model_name: str) -> Servable | None:
