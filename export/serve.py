@@ -11,7 +11,6 @@ serving_default, encode or decode); GET /v1/models/dae reports readiness and the
 import atexit
 import functools
 import logging
-import os
 import shutil
 import socket
 import sys
@@ -20,18 +19,13 @@ import tempfile
 from keras_dae import flags
 from keras_dae.core.errors import ExportError, one_line_errors
 
-# prometheus_client reads it at its first import (KServe's, below): every worker's samples are
-# then summed at a scrape, whichever worker answers it. Ours is removed at exit; a given one kept.
-if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="keras-dae-metrics-")
-    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], True)
-
 with one_line_errors(flags.program_name(sys.argv)):  # The base install has no kserve: one line.
     from kserve import ModelServer
 
     from keras_dae.export.serving import (
         http_server,
         kserve_internals,
+        metrics,
         model_config,
         routes,
         runtimes,
@@ -78,6 +72,7 @@ def serve(
     prog: str,
     listening: socket.socket,
     config: model_config.ConfigFile | None,
+    metrics_dir: str,
     index: int,
     respawned: bool,
 ) -> int:
@@ -101,9 +96,11 @@ def serve(
         if index == 0:  # The other workers met the same problem.
             print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
+    snapshots = metrics.Snapshots(metrics_dir)
     rest = kserve_internals.rest_app(server)
     routes.install(
         rest,
+        snapshots,
         repository.lookup,
         infer,
         FLAGS.max_body_bytes,
@@ -125,6 +122,7 @@ def serve(
     Watcher(
         repository, config, FLAGS.poll_seconds, FLAGS.model_config_file_poll_wait_seconds
     ).start()
+    snapshots.start()
     http_server.run(
         rest,
         listening,
@@ -133,6 +131,7 @@ def serve(
         FLAGS.grace_seconds,
         lambda: grpc_server(repository, server, infer),
     )
+    snapshots.stop()
     return 0
 
 
@@ -150,10 +149,12 @@ def main(argv):
         listening = workers.listen(FLAGS.port)
         if FLAGS.grpc_port:
             workers.check_free(FLAGS.grpc_port)
+    metrics_dir = tempfile.mkdtemp(prefix="keras-dae-metrics-")  # The workers' snapshots.
+    atexit.register(shutil.rmtree, metrics_dir, True)
     sys.exit(
         workers.run(
             FLAGS.workers,
-            lambda index, respawned: serve(prog, listening, config, index, respawned),
+            lambda index, respawned: serve(prog, listening, config, metrics_dir, index, respawned),
             FLAGS.max_worker_deaths_per_minute,
         )
     )

@@ -1,7 +1,7 @@
-"""One configured model as KServe serves it: TF Serving's REST predict (KServe's V1 route) on its
-highest version and the Open Inference Protocol (KServe's V2 REST and gRPC) on the version it
-names, else the highest; the version in a response header, its requests counted; with no version
-left to serve it is not ready."""
+"""One configured model as KServe serves it: the Open Inference Protocol (KServe's V2 REST and
+gRPC) on the version a request names, else the highest; the version in a response header, its
+requests counted; with no version left to serve it is not ready. (TF Serving's REST predicts are
+tfs_rest.py's.)"""
 
 import time
 
@@ -9,7 +9,7 @@ from kserve import Model
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from kserve.protocol.infer_type import InferRequest
 
-from keras_dae.export.serving import metrics, protocol, v2
+from keras_dae.export.serving import metrics, v2
 from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.servables import Servable
 
@@ -61,27 +61,21 @@ class AutoencoderModel(Model):
     def get_output_types(self) -> list[dict]:
         return self._default_tensor(lambda s: s.output_name, lambda s: s.outputs)
 
-    async def predict(self, payload, headers=None, response_headers=None):
-        v2_request = isinstance(payload, InferRequest)
-        protocol_name = ("v2_grpc" if payload.from_grpc else "v2_rest") if v2_request else "rest"
+    async def predict(self, payload: InferRequest, headers=None, response_headers=None):
+        protocol_name = "v2_grpc" if payload.from_grpc else "v2_rest"
         start, version, signature, error = time.perf_counter(), "", "serving_default", None
         try:
             servable = self.servable  # One read: the whole request runs on this version.
             if servable is None:
                 raise ModelNotReady(self.name, NOT_READY)
-            served = servable.pick(v2.requested_version(payload)) if v2_request else servable.latest
+            served = servable.pick(v2.requested_version(payload))
             version = str(served.version)
             if response_headers is not None:
                 response_headers[VERSION_HEADER] = version
-            if v2_request:
-                parsed, x = v2.parse(payload, served.signatures, self.max_batch)
-                signature = parsed.name
-                outputs = await self.infer(served, signature, x)
-                return v2.response(payload, parsed, outputs, self.name, served.version)
-            request = protocol.parse(payload, served.signatures, self.max_batch)
-            signature = request.signature.name
-            outputs = await self.infer(served, signature, request.batch)
-            return protocol.response(request, outputs)
+            parsed, x = v2.parse(payload, served.signatures, self.max_batch)
+            signature = parsed.name
+            outputs = await self.infer(served, signature, x)
+            return v2.response(payload, parsed, outputs, self.name, served.version)
         except Exception as e:
             error = e
             raise

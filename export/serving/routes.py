@@ -89,14 +89,16 @@ class OneLineClientErrors(logging.Filter):
 
 def install(
     app: FastAPI,
+    snapshots: metrics.Snapshots,
     lookup: Lookup,
     infer: Infer,
     max_body_bytes: int,
     budget: ByteBudget,
     max_batch: int,
 ) -> None:
-    """Adds the status and metrics routes (tried before KServe's on their paths), TF Serving's
-    other REST routes, the bodies' middleware and the error handlers to KServe's built `app`."""
+    """Adds the status and metrics routes and TF Serving's REST routes (tried before KServe's on
+    their paths; the metrics summed with the other workers' `snapshots`), the bodies' middleware
+    and the error handlers to KServe's built `app`."""
 
     async def model_status(model_name: str):
         if ":" in model_name:  # A verb's URL (/v1/models/dae:predict) asked with GET.
@@ -119,7 +121,7 @@ def install(
         )
 
     async def scrape():
-        body, content_type = metrics.exposition()
+        body, content_type = metrics.exposition(snapshots)
         return Response(body, headers={"content-type": content_type})
 
     async def http_error(_, error: HTTPException):
@@ -131,9 +133,9 @@ def install(
     kserve_not_found = app.exception_handlers[ModelNotFound]
 
     async def not_found(request, error: ModelNotFound):
-        """KServe's 404, counted when KServe's own predict route found no model (TF Serving's
-        other predict URLs count their answers themselves)."""
-        if "/versions/" not in request.url.path and "/labels/" not in request.url.path:
+        """KServe's 404, counted when its own V2 route found no model (TF Serving's predict
+        URLs count their answers themselves)."""
+        if request.url.path.startswith("/v2/"):
             count_refusal(request.scope, 404, lookup, unknown_model_only=True)
         return await kserve_not_found(request, error)
 
@@ -146,6 +148,7 @@ def install(
     for path in METRICS_PATHS:
         app.add_api_route(path, scrape, methods=["GET"])
     app.include_router(tfs_rest.router(lookup, infer, max_batch))
+    tfs_routes = app.router.routes[-1]  # What include_router added.
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ModelNotReady, not_ready)
     app.add_exception_handler(ModelNotFound, not_found)
@@ -159,5 +162,8 @@ def install(
     )
     logging.getLogger("kserve").addFilter(OneLineClientErrors())
     kserve_internals.first_routes(
-        app, lambda route: getattr(route, "endpoint", None) in (model_status, scrape)
+        app,
+        lambda route: (
+            route is tfs_routes or getattr(route, "endpoint", None) in (model_status, scrape)
+        ),
     )
