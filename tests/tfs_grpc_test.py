@@ -22,8 +22,10 @@ from tests.servable_fixtures import SIGNATURES, infer, lookup
 from tests.serving_fixtures import free_port
 
 
-def predict_request(signature="serving_default", rows=2, **spec) -> predict_pb2.PredictRequest:
-    request = predict_pb2.PredictRequest()
+def predict_request(
+    signature="serving_default", rows=2, output_filter=(), **spec
+) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest(output_filter=output_filter)
     request.model_spec.name = spec.pop("name", "dae")
     request.model_spec.signature_name = signature
     for key, value in spec.items():
@@ -95,6 +97,27 @@ class TfsGrpcTest(parameterized.TestCase):
         self.assertEqual([d.size for d in encode.outputs["codes"].tensor_shape.dim], [-1, 4])
         self.assertEqual(response.model_spec.version.value, 2)
 
+    def test_output_filter_naming_the_output(self):
+        response = self.predict.Predict(predict_request(output_filter=["reconstructions"]), 10)
+        self.assertEqual(list(response.outputs), ["reconstructions"])
+
+    @parameterized.parameters(
+        ([], "GetModelMetadataRequest must specify at least one metadata_field"),
+        (["signature_def", "graph"], "Metadata field graph is not supported"),
+    )
+    def test_metadata_fields_refused_as_tf_serving_refuses_them(self, fields, message):
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=fields)
+        request.model_spec.name = "not-served"  # The fields are checked first.
+        with self.assertRaises(grpc.RpcError) as raised:
+            self.predict.GetModelMetadata(request, 10)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(raised.exception.details(), message)
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            metadata_field=["signature_def"] * 2
+        )
+        request.model_spec.name = "dae"  # Asked twice: answered, as TF Serving does.
+        self.assertIn("signature_def", self.predict.GetModelMetadata(request, 10).metadata)
+
     def test_status_per_version(self):
         request = get_model_status_pb2.GetModelStatusRequest()
         request.model_spec.name = "dae"
@@ -111,6 +134,15 @@ class TfsGrpcTest(parameterized.TestCase):
         (predict_request("sideways"), "INVALID_ARGUMENT", "unknown signature_name 'sideways'"),
         (predict_request(rows=9), "INVALID_ARGUMENT", "holds 9 instances, more than --max_batch 8"),
         (predict_request(rows=30), "RESOURCE_EXHAUSTED", "larger than max"),
+        (
+            predict_request(output_filter=["codes"]), "INVALID_ARGUMENT",
+            r"^output tensor alias not found in signature: codes Outputs expected to be in the "
+            r"set \{reconstructions\}\.$",
+        ),
+        (
+            predict_request(output_filter=["reconstructions"] * 2), "INVALID_ARGUMENT",
+            "^duplicate output tensor alias: reconstructions$",
+        ),
     )  # fmt: skip
     def test_bad_predict_gets_its_code_and_the_next_is_answered(self, request, code, message):
         with self.assertRaises(grpc.RpcError) as raised:

@@ -52,15 +52,18 @@ class TfsRestTest(parameterized.TestCase):
         self.assertEqual(headers["X-Model-Version"], str(number))
         self.assertEqual(json.loads(text), {"predictions": [[196.0 * number] * 4]})
 
-    def test_status_of_one_version(self):
-        status, _, text = request(f"{self.url}/versions/1", method="GET")
+    @parameterized.parameters(
+        ("/versions/1", "1"), ("/labels/stable", "1"), ("/labels/canary", "2")
+    )
+    def test_status_of_one_version(self, path, version):
+        status, _, text = request(f"{self.url}{path}", method="GET")
         self.assertEqual(status, 200, text)
         self.assertEqual(
             json.loads(text),
             {
                 "model_version_status": [
                     {
-                        "version": "1",
+                        "version": version,
                         "state": "AVAILABLE",
                         "status": {"error_code": "OK", "error_message": ""},
                     }

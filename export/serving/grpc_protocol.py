@@ -19,6 +19,7 @@ from keras_dae.export.serving.tfs_protos import (
 PREDICT_METHOD = "tensorflow/serving/predict"
 
 DEFAULT_SIGNATURE = "serving_default"
+SIGNATURE_DEF = "signature_def"  # The one metadata field TF Serving serves.
 
 
 def signature_of(name: str, signatures: dict[str, protocol.Signature]) -> protocol.Signature:
@@ -41,9 +42,35 @@ def parse(
             f"the request names inputs {sorted(request.inputs)}; signature "
             f"'{signature.name}' has the one input '{signature.input_name}'"
         )
+    check_output_filter(request.output_filter, signature)
     where = f"input '{signature.input_name}'"
     x = tensors.from_proto(request.inputs[signature.input_name], where)
     return signature, protocol.checked(x, signature, max_batch, where)
+
+
+def check_output_filter(output_filter, signature: protocol.Signature) -> None:
+    """InvalidInput, in TF Serving's words, for an `output_filter` naming an output the signature
+    lacks or one twice (empty, or naming the one output: that output answered)."""
+    seen = set()
+    for alias in output_filter:
+        if alias != signature.output_name:
+            raise InvalidInput(
+                f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                f"in the set {{{signature.output_name}}}."
+            )
+        if alias in seen:
+            raise InvalidInput(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+
+
+def check_metadata_fields(fields) -> None:
+    """InvalidInput, in TF Serving's words, unless GetModelMetadata asks for signature_def only
+    (once or more)."""
+    if not fields:
+        raise InvalidInput("GetModelMetadataRequest must specify at least one metadata_field")
+    for field in fields:
+        if field != SIGNATURE_DEF:
+            raise InvalidInput(f"Metadata field {field} is not supported")
 
 
 def response(
@@ -98,7 +125,7 @@ def metadata_response(
     answer = get_model_metadata_pb2.GetModelMetadataResponse()
     answer.model_spec.name = model_name
     answer.model_spec.version.value = version
-    packed = answer.metadata["signature_def"]
+    packed = answer.metadata[SIGNATURE_DEF]
     packed.type_url = SIGNATURE_DEF_MAP_TYPE_URL
     packed.value = signature_def_map(signatures).SerializeToString()
     return answer

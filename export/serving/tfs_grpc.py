@@ -87,12 +87,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def GetModelMetadata(self, request, context):
         async with Answering("metadata", request.model_spec, context) as rpc:
+            grpc_protocol.check_metadata_fields(request.metadata_field)  # Before the lookup.
             servable, served = rpc.pick(self.lookup)
-            if list(request.metadata_field) != ["signature_def"]:
-                raise InvalidInput(
-                    f"metadata_field {list(request.metadata_field)}; the one field served "
-                    "is ['signature_def']"
-                )
             return grpc_protocol.metadata_response(servable.name, served.version, served.signatures)
 
     async def _no_such_signatures(self, request, context, verb: str):

@@ -1,6 +1,6 @@
 """TensorFlow Serving's REST API beside KServe's routes: predict by model, version or label
 (tried before KServe's own predict route, which its dataplane and three histograms made ~10% of
-a request's CPU slower), status per version, metadata (the SignatureDefMap as TF Serving renders
+a request's CPU slower), status per version or label, metadata (the SignatureDefMap as TF Serving renders
 it in JSON), and `:classify`/`:regress` refused with a 400. Misses are 404s with TF Serving's
 words."""
 
@@ -81,8 +81,8 @@ def router(lookup: Lookup, infer: Infer, max_batch: int) -> APIRouter:
 
         return refuse
 
-    async def status(model_name: str, version: str):
-        _, served = pick(model_name, version, None)
+    async def status(model_name: str, version: str | None = None, label: str | None = None):
+        _, served = pick(model_name, version, label)
         return _json(grpc_protocol.status_response([served.version]))
 
     async def metadata(model_name: str, version: str | None = None, label: str | None = None):
@@ -102,7 +102,8 @@ def router(lookup: Lookup, infer: Infer, max_batch: int) -> APIRouter:
             routes.add_api_route(
                 f"{MODEL}{pick_path}:{verb}", no_signatures(verb), methods=["POST"]
             )
-    routes.add_api_route(f"{MODEL}/versions/{{version}}", status, methods=["GET"])
+    for pick_path in PICKS[1:]:  # The model's own status is routes.py's (KServe's path).
+        routes.add_api_route(f"{MODEL}{pick_path}", status, methods=["GET"])
     for pick_path in PICKS:
         routes.add_api_route(f"{MODEL}{pick_path}/metadata", metadata, methods=["GET"])
     return routes
