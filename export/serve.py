@@ -30,6 +30,7 @@ with one_line_errors(flags.program_name(sys.argv)):  # The base install has no k
         routes,
         runtimes,
         tfs_grpc,
+        v2,
         workers,
     )
     from keras_dae.export.serving.admission import ByteBudget
@@ -62,7 +63,10 @@ def grpc_server(repository: Repository, server: ModelServer, infer):
         return None
     aio_server = tfs_grpc.server(repository.lookup, infer, FLAGS.max_batch, FLAGS.max_body_bytes)
     kserve_internals.add_v2_grpc(
-        aio_server, server, functools.partial(routes.count_v2_grpc_refusal, repository.lookup)
+        aio_server,
+        server,
+        functools.partial(v2.grpc_version_answer, repository.lookup),
+        functools.partial(routes.count_v2_grpc_refusal, repository.lookup),
     )
     aio_server.add_insecure_port(f"0.0.0.0:{FLAGS.grpc_port}")
     return aio_server

@@ -39,7 +39,9 @@ class KServeInternalsTest(absltest.TestCase):
 
     def test_the_v2_grpc_parts_exist(self):
         server = grpc.aio.server()
-        kserve_internals.add_v2_grpc(server, ModelServer(enable_grpc=False), lambda *_: None)
+        kserve_internals.add_v2_grpc(
+            server, ModelServer(enable_grpc=False), lambda *_: None, lambda *_: None
+        )
         self.assertTrue(callable(ExceptionToStatusInterceptor().intercept))
 
 

@@ -91,6 +91,16 @@ for module, url, out in zip((tritonclient.http, tritonclient.grpc), sys.argv[1:3
         client.infer("dae", [tensor], model_version="7")
     except InferenceServerException as e:
         answers[module.__name__] = [version, str(e.status()), e.message()]
+    # Readiness and metadata of a version: served, not served.
+    ready = [client.is_model_ready("dae", v) for v in ("1", "2", "7")]
+    metadata = client.get_model_metadata("dae", "1")
+    name = metadata["name"] if isinstance(metadata, dict) else metadata.name
+    try:
+        client.get_model_metadata("dae", "7")
+        refused = "answered"
+    except InferenceServerException as e:
+        refused = [str(e.status()), e.message()]
+    answers[module.__name__] += [ready, name, refused]
     client.close()
 print(json.dumps(answers))
 """
@@ -324,13 +334,17 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
         for out in outs:
             np.testing.assert_array_equal(np.load(out), stable)
         missing = "Servable not found for request: Specific(dae, 7)"
+        ready = [True, True, False]
         self.assertEqual(
             json.loads(run.stdout),
             {
-                "tritonclient.http": ["1", "404", missing],
-                "tritonclient.grpc": ["1", "StatusCode.NOT_FOUND", missing],
+                "tritonclient.http": ["1", "404", missing, ready, "dae", ["404", missing]],
+                "tritonclient.grpc": [
+                    "1", "StatusCode.NOT_FOUND", missing, ready, "dae",
+                    ["StatusCode.NOT_FOUND", missing],
+                ],
             },
-        )
+        )  # fmt: skip
 
     def test_bodies_refused_before_the_app_are_counted(self):
         server = self.start(1)  # One worker: the body it holds leaves no room for another.

@@ -3,7 +3,8 @@
 
 TensorFlow is imported once; every run is a child forked before TensorFlow executes anything
 (about 2 s each instead of 7). A child dies (os._exit) or fails (ENOSPC) at the n-th rename, or
-signals itself in a given phase; then a clean child reruns the same command. Each run's outcome
+signals itself in a given phase; then a clean child reruns the same command (two cases at a time,
+each in its own folder). Each run's outcome
 is written to WORKDIR/results.json for the test to check. XLA is off in the children: it changes
 no file write, and its compile would triple the sweep's time."""
 
@@ -20,6 +21,9 @@ from keras_dae import callbacks, data, figures, flags, training
 from tests.idx_fixtures import write_mnist_dir
 
 KILLED = 137
+# Two cases at a time: a child leaves much of a core idle (Python, fsyncs), so two lanes take
+# about half the time on two cores (as tests/matrix_test.py's).
+LANES = 2
 
 
 def install_fault(fault: dict) -> None:
@@ -74,9 +78,9 @@ def install_fault(fault: dict) -> None:
         setattr(owner, name, signalled)
 
 
-def run_child(argv: list[str], fault: dict, log: str) -> dict:
-    """Runs `python -m keras_dae ARGV` in a forked child with `fault`; its exit status and the
-    lines it wrote to stderr."""
+def start_child(argv: list[str], fault: dict, log: str) -> int:
+    """Starts `python -m keras_dae ARGV` in a forked child with `fault`, its output to `log`;
+    its pid."""
     pid = os.fork()
     if pid == 0:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
@@ -92,10 +96,14 @@ def run_child(argv: list[str], fault: dict, log: str) -> dict:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    return pid
+
+
+def outcome(wait_status: int, log: str) -> dict:
+    """A child's exit status and the lines it wrote to stderr."""
     with open(log) as f:
         lines = [line for line in f.read().splitlines() if line.startswith("keras_dae")]
-    return {"code": os.waitstatus_to_exitcode(status), "lines": lines}
+    return {"code": os.waitstatus_to_exitcode(wait_status), "lines": lines}
 
 
 def count_renames(argv: list[str], log: str) -> int:
@@ -173,20 +181,26 @@ def main(root: str) -> None:
             ("final save", signal.SIGINT),
         )
     ]
-    for i, fault in enumerate(cases):
-        workdir = os.path.join(root, f"case{i}")
-        faulted = run_child(argv(workdir), fault, log)
-        after_fault = snapshot(workdir) if os.path.isdir(workdir) else None
-        rerun = run_child(argv(workdir), {}, log)
-        results["cases"].append(
-            {
-                "fault": fault,
-                "faulted": faulted,
-                "after_fault": after_fault,
-                "rerun": rerun,
-                "final": snapshot(workdir),
-            }
-        )
+    results["cases"] = [{"fault": fault} for fault in cases]
+    pending, running = list(range(len(cases))), {}  # running: pid -> (case, stage)
+
+    def start(i: int, stage: str, fault: dict) -> None:
+        log = os.path.join(root, f"case{i}-{stage}.log")
+        running[start_child(argv(os.path.join(root, f"case{i}")), fault, log)] = (i, stage)
+
+    while pending or running:
+        while pending and len(running) < LANES:
+            i = pending.pop(0)
+            start(i, "faulted", cases[i])
+        pid, wait_status = os.wait()
+        i, stage = running.pop(pid)
+        case, workdir = results["cases"][i], os.path.join(root, f"case{i}")
+        case[stage] = outcome(wait_status, os.path.join(root, f"case{i}-{stage}.log"))
+        if stage == "faulted":  # Then the same command again, on what the fault left.
+            case["after_fault"] = snapshot(workdir) if os.path.isdir(workdir) else None
+            start(i, "rerun", {})
+        else:
+            case["final"] = snapshot(workdir)
     with open(os.path.join(root, "results.json"), "w") as f:
         json.dump(results, f)
 

@@ -54,16 +54,19 @@ def rest_app(server: ModelServer) -> FastAPI:
 # (method name, request, error) of each V2 gRPC call that raised: to count what never reached
 # a model.
 Refused = Callable[[str, object, Exception], None]
+# (method name, request): the answer to give instead of KServe's, or None (KServe answers).
+Before = Callable[[str, object], object]
 
 
 class _V2Errors:
     """KServe's V2 servicer with KServe's gRPC error mapping (InvalidInput: INVALID_ARGUMENT,
     ModelNotFound: NOT_FOUND, ...) applied around each of its methods, as KServe's interceptor
-    applies it. Not as a server interceptor: any grpc_interceptor one costs every RPC of the
-    server, TF Serving's included (a pass-through one 20% of a no-op server's throughput)."""
+    applies it, and `before` each. Not as a server interceptor: any grpc_interceptor one costs
+    every RPC of the server, TF Serving's included (a pass-through one 20% of a no-op server's
+    throughput)."""
 
-    def __init__(self, servicer: InferenceServicer, refused: Refused):
-        self.servicer, self.refused = servicer, refused
+    def __init__(self, servicer: InferenceServicer, before: Before, refused: Refused):
+        self.servicer, self.before, self.refused = servicer, before, refused
         self.errors = ExceptionToStatusInterceptor()
 
     def __getattr__(self, name: str):
@@ -72,7 +75,8 @@ class _V2Errors:
 
         async def call(request, context):
             try:
-                return await method(request, context)
+                answer = self.before(name, request)
+                return answer if answer is not None else await method(request, context)
             except Exception as e:
                 self.refused(name, request, e)
                 raise
@@ -83,13 +87,13 @@ class _V2Errors:
         return mapped
 
 
-def add_v2_grpc(grpc_server, server: ModelServer, refused: Refused) -> None:
+def add_v2_grpc(grpc_server, server: ModelServer, before: Before, refused: Refused) -> None:
     """KServe's own `inference.GRPCInferenceService` on `grpc_server` (ours, beside TF Serving's
     services on --grpc_port): KServe builds its servicer only inside its GRPCServer, which binds
     its own port and cannot share one between forked workers."""
     servicer = InferenceServicer(server.dataplane, server.model_repository_extension)
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        _V2Errors(servicer, refused), grpc_server
+        _V2Errors(servicer, before, refused), grpc_server
     )
 
 

@@ -4,6 +4,7 @@ TF Serving's paths, the request bodies' middleware (its refusals of predicts cou
 naming a version, `{"error": ...}` bodies for every HTTP error, and client errors logged as one
 line instead of a traceback."""
 
+import functools
 import logging
 import re
 
@@ -152,7 +153,9 @@ def install(
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ModelNotReady, not_ready)
     app.add_exception_handler(ModelNotFound, not_found)
-    app.add_middleware(v2.VersionedInfer)  # Inside the bodies' middleware: it sees the URL.
+    app.add_middleware(  # Inside the bodies' middleware: it sees the URL.
+        v2.VersionedUrls, check=functools.partial(v2.version_problem, lookup)
+    )
     app.add_middleware(
         RequestBodies,
         max_bytes=max_body_bytes,

@@ -1,6 +1,6 @@
 """TensorFlow Serving's REST API beside KServe's routes: predict by model, version or label
-(tried before KServe's own predict route, which its dataplane and three histograms made ~10% of
-a request's CPU slower), status per version or label, metadata (the SignatureDefMap as TF Serving renders
+(tried before KServe's own predict route, whose dataplane and three histograms made a request's
+CPU ~10% more), status per version or label, metadata (the SignatureDefMap as TF Serving renders
 it in JSON), and `:classify`/`:regress` refused with a 400. Misses are 404s with TF Serving's
 words."""
 

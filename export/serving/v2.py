@@ -6,35 +6,74 @@ version named by the URL (REST) or `model_version` (gRPC), the highest otherwise
 import contextvars
 import re
 import uuid
+from collections.abc import Callable
 
 import numpy as np
-from kserve.errors import InvalidInput
+from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
+from kserve.protocol.grpc.grpc_predict_v2_pb2 import ModelReadyResponse
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from keras_dae.export.serving import grpc_protocol, protocol
 from keras_dae.export.serving.servables import version_number
 
 NUMBER_TYPES = ("FP32", "FP64", "FP16", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16")
-VERSIONED_INFER = re.compile(r"(/v2/models/[^/]+)/versions/([^/]+)(/infer)")
+# A V2 URL naming a version: its infer, its ready, or (no suffix) its metadata.
+VERSIONED_URL = re.compile(r"(/v2/models/[^/]+)/versions/([^/]+)(/infer|/ready)?")
 _url_version: contextvars.ContextVar[str | None] = contextvars.ContextVar("v2_url", default=None)
+# A version's problem for a model's name and the version named: (HTTP status, line), or None.
+VersionCheck = Callable[[str, str], tuple[int, str] | None]
 
 
-class VersionedInfer:
-    """ASGI middleware: `/v2/models/<m>/versions/<v>/infer` answered by KServe's route of
-    `/v2/models/<m>/infer` (its own versioned one answers 501), <v> kept for `requested_version`."""
+class VersionedUrls:
+    """ASGI middleware: `/v2/models/<m>/versions/<v>[/infer|/ready]` answered by KServe's route
+    of `/v2/models/<m>[/infer|/ready]` (its own versioned ones answer 501): <v> kept for
+    `requested_version` (infer), or checked by `check` first (ready, metadata: KServe's answer
+    does not depend on the version)."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, app, check: VersionCheck):
+        self.app, self.check = app, check
 
     async def __call__(self, scope, receive, send):
-        match = VERSIONED_INFER.fullmatch(scope["path"]) if scope["type"] == "http" else None
+        match = VERSIONED_URL.fullmatch(scope["path"]) if scope["type"] == "http" else None
         if match is None:
             return await self.app(scope, receive, send)
+        if match[3] != "/infer":
+            problem = self.check(match[1].rsplit("/", 1)[1], match[2])
+            if problem is not None:
+                return await protocol.error_response(*problem)(scope, receive, send)
         token = _url_version.set(match[2])
         try:
-            await self.app(dict(scope, path=match[1] + match[3]), receive, send)
+            await self.app(dict(scope, path=match[1] + (match[3] or "")), receive, send)
         finally:
             _url_version.reset(token)
+
+
+def version_problem(lookup, model_name: str, version: str) -> tuple[int, str] | None:
+    """The REST status and line of `version` of `model_name` when it is not served (None when
+    it is): 404 in TF Serving's words, 400 for a version not a number, 503 while not ready."""
+    try:
+        lookup(model_name).pick(version_number(version), None)
+    except InvalidInput as e:
+        return 400, str(e)
+    except ModelNotFound as e:
+        return 404, str(e)
+    except ModelNotReady as e:
+        return 503, str(e)
+    return None
+
+
+def grpc_version_answer(lookup, method: str, request):
+    """V2 gRPC ModelReady / ModelMetadata naming a version (KServe ignores it): ready False for
+    one not served, NOT_FOUND for its metadata, INVALID_ARGUMENT for a version not a number;
+    None: KServe answers."""
+    if method not in ("ModelReady", "ModelMetadata") or not request.version:
+        return None
+    servable = lookup(request.name)  # A model not served: KServe's own codes.
+    number = version_number(request.version)
+    if method == "ModelReady":
+        return None if number in servable.versions else ModelReadyResponse(ready=False)
+    servable.pick(number, None)  # NOT_FOUND, in TF Serving's words.
+    return None
 
 
 def requested_version(request: InferRequest) -> int | None:
