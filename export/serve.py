@@ -25,12 +25,12 @@ with one_line_errors(flags.program_name(sys.argv)):  # The base install has no k
     from keras_dae.export.serving import (
         http_server,
         kserve_internals,
-        metrics,
         model_config,
         routes,
         runtimes,
         tfs_grpc,
         v2,
+        worker_metrics,
         workers,
     )
     from keras_dae.export.serving.admission import ByteBudget
@@ -100,7 +100,7 @@ def serve(
         if index == 0:  # The other workers met the same problem.
             print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
-    snapshots = metrics.Snapshots(metrics_dir)
+    snapshots = worker_metrics.Snapshots(metrics_dir)
     rest = kserve_internals.rest_app(server)
     routes.install(
         rest,
@@ -160,6 +160,7 @@ def main(argv):
             FLAGS.workers,
             lambda index, respawned: serve(prog, listening, config, metrics_dir, index, respawned),
             FLAGS.max_worker_deaths_per_minute,
+            lambda pid: worker_metrics.fold(metrics_dir, pid),
         )
     )
 

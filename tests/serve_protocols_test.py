@@ -29,7 +29,7 @@ from tensorflow_serving.apis import (
 )
 
 from keras_dae.export import layout
-from keras_dae.export.serving import metrics
+from keras_dae.export.serving import worker_metrics
 from tests.cli import ROOT, CliAssertions, run_module
 from tests.export_fixtures import publish_test_version, train_tiny_run
 from tests.idx_fixtures import write_mnist_dir
@@ -42,6 +42,7 @@ from tests.serving_fixtures import (
     withdraw,
 )
 
+REQUEST_COUNT = ":tensorflow:serving:request_count_total"
 IMAGES = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 784)
 MAX_BODY = 1 << 20
 # tritonclient's gRPC classes and KServe's declare the same `inference` protobuf package, which
@@ -167,7 +168,7 @@ def settled_samples(url: str) -> dict:
     scrape within SNAPSHOT_SECONDS): two scrapes that agree, 2.5 SNAPSHOT_SECONDS apart."""
     last = samples(request(url, method="GET")[2])
     for _ in range(20):
-        time.sleep(2.5 * metrics.SNAPSHOT_SECONDS)
+        time.sleep(2.5 * worker_metrics.SNAPSHOT_SECONDS)
         now = samples(request(url, method="GET")[2])
         if now == last:
             return now
@@ -511,6 +512,28 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
         self.assertEqual(sent("rest", "RESOURCE_EXHAUSTED", version="", model=""), 1)
         self.assertEqual(sent("v2_rest", "NOT_FOUND", version="", model="dae"), 1)
         self.assertEqual(sent("v2_grpc", "NOT_FOUND", version="", model=""), 1)
+
+    def test_totals_only_grow_whichever_worker_answers_the_scrape(self):
+        url = f"http://127.0.0.1:{self.server.port}/metrics"
+        stop, totals = threading.Event(), []
+
+        def client():
+            while not stop.is_set():
+                self.rest("ae", x=IMAGES[:1])
+
+        threads = [threading.Thread(target=client) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in range(60):  # Both workers answer some: one connection each.
+                found = samples(request(url, method="GET")[2])
+                totals.append(sum(v for (name, _), v in found.items() if name == REQUEST_COUNT))
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        self.assertGreater(totals[-1], totals[0])
+        self.assertEqual(totals, sorted(totals))
 
     def test_config_changes_under_load_fail_no_request(self):
         server = self.start(workers=1)

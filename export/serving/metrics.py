@@ -1,31 +1,18 @@
 """Prometheus metrics, named after TensorFlow Serving's where it has one (its `/` become `:`;
-prometheus_client adds `_total` to counters), summed over the workers: each keeps its values in
-memory and writes them to its file in a shared folder every SNAPSHOT_SECONDS (prometheus_client's
-multiprocess mode wrote every value to a file as it changed: 11 writes a request, 46-52 µs against
-21 µs in memory); a scrape adds every other worker's file, past workers' included, to its own."""
+prometheus_client adds `_total` to counters), kept in each process's memory (worker_metrics.py
+sums the workers')."""
 
-import json
-import os
-import threading
-
-from absl import logging
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
     REGISTRY,
-    CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
 )
-from prometheus_client.metrics_core import Metric
 
-from keras_dae.core import durable, errors
-
-SNAPSHOT_SECONDS = 1.0  # How old another worker's counts in a scrape can be.
-SNAPSHOT_SUFFIX = ".json"
 # Per process, not summable: not exposed (nor were they in prometheus_client's multiprocess mode).
 for _collector in (GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR):
     REGISTRY.unregister(_collector)
@@ -90,94 +77,6 @@ def status_of(http_status: int) -> str:
     return HTTP_STATUS_CODES.get(http_status, "INTERNAL" if http_status >= 500 else "UNKNOWN")
 
 
-def _summable() -> list[Metric]:
-    """This process's counter and histogram families."""
-    return [f for f in REGISTRY.collect() if f.type in ("counter", "histogram")]
-
-
-def _samples(families: list[Metric]) -> dict[str, list]:
-    """{family: [[sample name, labels, value], ...]} (the `_created` times are not summable)."""
-    return {
-        family.name: [
-            [sample.name, sample.labels, sample.value]
-            for sample in family.samples
-            if not sample.name.endswith("_created")
-        ]
-        for family in families
-    }
-
-
-class _Summed:
-    """A collector of `families` with each sample summed over `workers` (their samples, always
-    added in the same order: every worker's scrape of the same counts gives the same sums)."""
-
-    def __init__(self, families: list[Metric], workers: list[dict[str, list]]):
-        self.families, self.workers = families, workers
-
-    def collect(self):
-        for family in self.families:
-            values = {}
-            for worker in self.workers:
-                for sample_name, labels, value in worker.get(family.name, []):
-                    key = sample_name, tuple(sorted(labels.items()))
-                    values[key] = values.get(key, 0.0) + value
-            summed = Metric(family.name, family.documentation, family.type)
-            for (sample_name, labels), value in values.items():
-                summed.add_sample(sample_name, dict(labels), value)
-            yield summed
-
-
-class Snapshots:
-    """This worker's samples written to `folder/<pid>.json` every SNAPSHOT_SECONDS (and by
-    `stop`), read back by the other workers' scrapes; one writer per file."""
-
-    def __init__(self, folder: str):
-        self.folder = folder
-        self.name = f"{os.getpid()}{SNAPSHOT_SUFFIX}"
-        self.stopped = threading.Event()
-
-    def write(self) -> None:
-        durable.write_text(os.path.join(self.folder, self.name), json.dumps(_samples(_summable())))
-
-    def start(self) -> None:
-        def keep_writing():
-            while not self.stopped.wait(SNAPSHOT_SECONDS):
-                try:
-                    self.write()
-                except OSError as e:  # A full disk: the other workers' scrapes lag; retried.
-                    logging.warning("metrics snapshot not written: %s", errors.describe(e))
-
-        threading.Thread(target=keep_writing, name="metrics-snapshots", daemon=True).start()
-
-    def stop(self) -> None:
-        """The last snapshot: a worker stopped keeps its counts in the sums."""
-        self.stopped.set()
-        self.write()
-
-    def workers(self, own: dict[str, list]) -> list[dict[str, list]]:
-        """Every worker's samples in the order of their files' names, past workers' included:
-        `own` for this one, the last snapshot for the others."""
-        names = {
-            name
-            for name in os.listdir(self.folder)
-            if name.endswith(SNAPSHOT_SUFFIX) and not name.startswith(durable.TEMP_PREFIX)
-        }
-        found = []
-        for name in sorted(names | {self.name}):
-            if name == self.name:
-                found.append(own)
-                continue
-            with open(os.path.join(self.folder, name)) as f:
-                found.append(json.load(f))
-        return found
-
-
-def exposition(snapshots: Snapshots | None = None) -> tuple[bytes, str]:
-    """(body, content type) of Prometheus's text format: this process's samples, summed with
-    every other worker's last snapshot when it shares `snapshots`."""
-    if snapshots is None:
-        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-    families = _summable()
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Summed(families, snapshots.workers(_samples(families))))
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+def exposition() -> tuple[bytes, str]:
+    """(body, content type) of Prometheus's text format: this process's samples."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -4,6 +4,7 @@ TF Serving's paths, the request bodies' middleware (its refusals of predicts cou
 naming a version, `{"error": ...}` bodies for every HTTP error, and client errors logged as one
 line instead of a traceback."""
 
+import asyncio
 import functools
 import logging
 import re
@@ -13,7 +14,14 @@ from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from keras_dae.export.serving import kserve_internals, metrics, protocol, tfs_rest, v2
+from keras_dae.export.serving import (
+    kserve_internals,
+    metrics,
+    protocol,
+    tfs_rest,
+    v2,
+    worker_metrics,
+)
 from keras_dae.export.serving.admission import ByteBudget
 from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.bodies import RequestBodies
@@ -90,7 +98,7 @@ class OneLineClientErrors(logging.Filter):
 
 def install(
     app: FastAPI,
-    snapshots: metrics.Snapshots,
+    snapshots: worker_metrics.Snapshots,
     lookup: Lookup,
     infer: Infer,
     max_body_bytes: int,
@@ -122,7 +130,8 @@ def install(
         )
 
     async def scrape():
-        body, content_type = metrics.exposition(snapshots)
+        # Off the event loop: it writes this worker's file and reads the others'.
+        body, content_type = await asyncio.to_thread(worker_metrics.exposition, snapshots)
         return Response(body, headers={"content-type": content_type})
 
     async def http_error(_, error: HTTPException):

@@ -81,12 +81,18 @@ def _fork(serve: Callable[[int, bool], int], index: int, respawned: bool, worker
     return pid
 
 
-def run(count: int, serve: Callable[[int, bool], int], max_deaths_per_minute: int = 5) -> int:
-    """`serve(index, respawned)` in `count` forked workers; the exit status: 0 when every worker
-    returned 0 or stopped when told to. SIGTERM and SIGINT reach every worker as SIGTERM,
-    uvicorn's graceful stop. A worker killed by a signal (SIGKILL, the OOM killer, a crash) is
-    forked again, logged in one line; one that exits by itself has said why and stops the
-    others, as do `max_deaths_per_minute` deaths within a minute (a worker that keeps dying)."""
+def run(
+    count: int,
+    serve: Callable[[int, bool], int],
+    max_deaths_per_minute: int = 5,
+    exited: Callable[[int], None] = lambda pid: None,
+) -> int:
+    """`serve(index, respawned)` in `count` forked workers; `exited(pid)` after each exits, before
+    another takes its place; the exit status: 0 when every worker returned 0 or stopped when told
+    to. SIGTERM and SIGINT reach every worker as SIGTERM, uvicorn's graceful stop. A worker
+    killed by a signal (SIGKILL, the OOM killer, a crash) is forked again, logged in one line;
+    one that exits by itself has said why and stops the others, as do `max_deaths_per_minute`
+    deaths within a minute (a worker that keeps dying)."""
     workers = {}
     deaths = collections.deque()
     stopping = False
@@ -110,6 +116,7 @@ def run(count: int, serve: Callable[[int, bool], int], max_deaths_per_minute: in
     while workers:
         pid, wait_status = os.wait()
         index = workers.pop(pid)
+        exited(pid)
         code = _exit_status(wait_status)
         if stopping and code in STOPPED:
             continue
