@@ -82,7 +82,8 @@ def serve(
 ) -> int:
     """One worker: loads each model's versions, watches the exports (and the config file) and
     answers on `listening` and --grpc_port until SIGTERM (then finishes the requests in flight
-    and returns 0). A worker restarted after a death starts not ready when no version is left."""
+    and returns 128 + its number, as a death by it reads). A worker restarted after a death starts
+    not ready when no version is left."""
     server = ModelServer(http_port=FLAGS.port, enable_grpc=False, grace_period=FLAGS.grace_seconds)
     infer = model_call(make_batcher(), FLAGS.runtime)
     try:
@@ -127,7 +128,7 @@ def serve(
         repository, config, FLAGS.poll_seconds, FLAGS.model_config_file_poll_wait_seconds
     ).start()
     snapshots.start()
-    http_server.run(
+    stopped_by = http_server.run(
         rest,
         listening,
         FLAGS.read_timeout_seconds,
@@ -136,7 +137,8 @@ def serve(
         lambda: grpc_server(repository, server, infer),
     )
     snapshots.stop()
-    return 0
+    # As a signal's death reads (128 + n): the supervisor restarts a worker stopped by another.
+    return 128 + stopped_by if stopped_by else 0
 
 
 def main(argv):

@@ -40,8 +40,8 @@ for worker in range(3):  # Two workers that stop (their last snapshot), one kill
     pids.append(pid)
 for pid in pids:
     os.waitpid(pid, 0)
-worker_metrics.fold(folder, pids[0])  # As the supervisor does after a worker exits.
-open(os.path.join(folder, ".partial-9-1.json.x.json"), "w").write("{")  # A killed write's.
+open(os.path.join(folder, f".partial-{pids[2]}-1.json.x.json"), "w").write("{")  # Killed's.
+worker_metrics.fold(folder, pids[0])  # As the supervisor does: every exited worker's.
 metrics.REQUESTS.labels("dae", "1", "encode", "grpc", "OK").inc()  # This worker's, live.
 metrics.REQUESTS.labels("ae", "2", "decode", "rest", "OK").inc()
 print(worker_metrics.exposition(worker_metrics.Snapshots(folder))[0].decode())
@@ -55,6 +55,13 @@ def samples(text: str) -> dict:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def exited_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                           capture_output=True, text=True)  # fmt: skip
+    return int(child.stdout)
 
 
 def counts(value: float) -> dict:
@@ -106,13 +113,15 @@ class MetricsTest(absltest.TestCase):
         self.assertEqual(found[(":tensorflow:serving:request_latency_sum", latency)], 750)
         self.assertFalse([key for key in found if key[0].endswith("_created")])
         self.assertFalse([key for key in found if key[0].startswith(("process_", "python_"))])
-        left = sorted(n for n in os.listdir(folder) if not n.startswith("."))
-        self.assertLen(left, 4)  # The past workers', two not folded, the scraping worker's.
+        left = sorted(os.listdir(folder))  # The past workers' and the scraping worker's.
+        self.assertLen(left, 2)
         self.assertIn(worker_metrics.PAST, left)
 
     def test_a_folded_worker_is_counted_once_and_its_file_removed(self):
         folder = self.create_tempdir().full_path
-        for name, value in (("11-1.json", 3), ("12-1.json", 4), ("11-2.json", 5)):
+        live, dead, dead_before = os.getpid(), exited_pid(), exited_pid()
+
+        def add(name, value):
             with open(os.path.join(folder, name), "w") as f:
                 json.dump(counts(value), f)
 
@@ -120,24 +129,39 @@ class MetricsTest(absltest.TestCase):
             (sample,) = worker_metrics.summed(folder)[COUNT[: -len("_total")]]
             return sample[2]
 
+        for name, value in ((f"{dead}-1.json", 3), (f"{live}-1.json", 4), (f"{dead}-2.json", 5)):
+            add(name, value)
+        add(f".partial-{dead}-3.json.x1.json", 100)  # A write killed with its worker.
         self.assertEqual(total(), 12)
-        worker_metrics.fold(folder, 11)  # Both files of pid 11 (its two lives).
+        worker_metrics.fold(folder, dead)  # Both files of the dead pid (its two lives).
         self.assertEqual(total(), 12)
-        self.assertEqual(sorted(os.listdir(folder)), ["12-1.json", worker_metrics.PAST])
-        worker_metrics.fold(folder, 11)  # Nothing left of it: nothing changes.
-        worker_metrics.fold(folder, 12)
+        self.assertEqual(sorted(os.listdir(folder)), [f"{live}-1.json", worker_metrics.PAST])
+        worker_metrics.fold(folder, dead)  # Nothing left of it: nothing changes.
         self.assertEqual(total(), 12)
-        self.assertEqual(os.listdir(folder), [worker_metrics.PAST])
+        add(f"{dead_before}-1.json", 6)  # Left by a fold that failed: folded by the next.
+        worker_metrics.fold(folder, dead)
+        self.assertEqual(total(), 18)
+        self.assertEqual(sorted(os.listdir(folder)), [f"{live}-1.json", worker_metrics.PAST])
         # Killed between adding a file to the past workers' and removing it: counted once.
-        with open(os.path.join(folder, "13-1.json"), "w") as f:
-            json.dump(counts(6), f)
+        add(f"{dead}-9.json", 6)
         with open(os.path.join(folder, worker_metrics.PAST)) as f:
             past = json.load(f)
-        past["folded"].append("13-1.json")
+        past["folded"].append(f"{dead}-9.json")
         past["samples"][COUNT[: -len("_total")]][0][2] += 6
         with open(os.path.join(folder, worker_metrics.PAST), "w") as f:
             json.dump(past, f)
-        self.assertEqual(total(), 18)
+        self.assertEqual(total(), 24)
+
+    def test_a_metrics_file_not_readable_is_one_line_naming_it(self):
+        folder = self.create_tempdir().full_path
+        past = os.path.join(folder, worker_metrics.PAST)
+        with open(past, "w") as f:
+            f.write('{"folded": [')
+        with self.assertRaisesRegex(worker_metrics.Unreadable, f"^{past}: not a metrics file"):
+            worker_metrics.summed(folder)
+        with self.assertLogs(level="WARNING") as logged:
+            worker_metrics.fold(folder, exited_pid())  # The supervisor serves on.
+        self.assertIn(f"not folded: {past}: not a metrics file", logged.output[0])
 
     def test_every_worker_life_has_its_own_file(self):
         folder = self.create_tempdir().full_path

@@ -18,6 +18,7 @@ from collections import Counter
 
 import numpy as np
 from absl.testing import absltest, parameterized
+from prometheus_client.parser import text_string_to_metric_families
 
 from keras_dae.export import layout
 from tests.export_fixtures import publish_test_version, train_tiny_run
@@ -288,6 +289,27 @@ class KilledWorkerTest(ServerTestCase):
         self.assertLen(server.worker_pids(), 2)
         self.assertNotIn(victim, server.worker_pids())
         self.assertLess(back - killed, 30.0)
+
+    def test_a_worker_stopped_alone_keeps_its_counts_and_is_restarted(self):
+        """Before: uvicorn's re-sent SIGTERM killed it after its HTTP server's graceful stop,
+        before the gRPC server's and before its last metrics were written."""
+        server = self.start(fresh_export("stopped"), "--runtime=litert", workers=1)
+        for _ in range(20):
+            self.assertEqual(version_of(server), "1")
+        (victim,) = server.worker_pids()
+        os.kill(victim, signal.SIGTERM)
+        restarted = re.compile(rf"worker 0 \(pid {victim}\) killed by signal 15; restarted")
+        self.assertTrue(wait_until(lambda: restarted.search(server.log_text())))
+        self.assertTrue(wait_until(lambda: server.log_text().count("worker 0 serving") == 2))
+        text = request(server.url.split("/v1/")[0] + "/metrics", method="GET")[2]
+        counted = [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == ":tensorflow:serving:request_count_total"
+        ]
+        self.assertEqual(sum(counted), 20)
+        self.assertEqual(version_of(server), "1")
 
 
 class SlowClientTest(parameterized.TestCase):

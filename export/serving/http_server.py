@@ -4,6 +4,7 @@ connections or requests at once (more get uvicorn's 503), a header deadline, KSe
 a graceful stop."""
 
 import asyncio
+import signal
 import socket
 from collections.abc import Callable
 
@@ -24,10 +25,10 @@ def run(
     max_connections: int,
     grace_s: int,
     make_grpc_server: Callable[[], grpc.aio.Server | None] = lambda: None,
-) -> None:
+) -> int | None:
     """Serves `app` on `listening`, and the gRPC server `make_grpc_server` builds (in the event
-    loop, which grpc.aio binds it to) in the same loop, until SIGTERM (then both finish the
-    requests in flight)."""
+    loop, which grpc.aio binds it to) in the same loop, until SIGTERM or SIGINT (then both
+    finish the requests in flight); returns that signal's number."""
     config = uvicorn.Config(
         app,
         http=kserve_internals.read_deadline(read_timeout_s),
@@ -48,5 +49,20 @@ def run(
             if grpc_server is not None:
                 await grpc_server.stop(grace_s)
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve())
+    # uvicorn sends itself the signal it stopped for once its graceful stop is done: noted here,
+    # not the default action (death), so that the gRPC server's graceful stop and the caller's
+    # last words run too. One before uvicorn listens stops it as it starts.
+    stopped_by = []
+
+    def noted(signum, _):
+        stopped_by.append(signum)
+        server.should_exit = True
+
+    before = {sig: signal.signal(sig, noted) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve())
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    return stopped_by[0] if stopped_by else None

@@ -131,7 +131,11 @@ def install(
 
     async def scrape():
         # Off the event loop: it writes this worker's file and reads the others'.
-        body, content_type = await asyncio.to_thread(worker_metrics.exposition, snapshots)
+        try:
+            body, content_type = await asyncio.to_thread(worker_metrics.exposition, snapshots)
+        except worker_metrics.Unreadable as e:
+            logging.getLogger("kserve").warning("metrics not summed: %s", e)
+            return protocol.error_response(500, f"metrics not summed: {e}")
         return Response(body, headers={"content-type": content_type})
 
     async def http_error(_, error: HTTPException):

@@ -56,55 +56,99 @@ def _sum(parts: list[Samples]) -> Samples:
     }
 
 
+class Unreadable(Exception):
+    """A metrics file that cannot be read or written, as one line naming it."""
+
+
 def _read(path: str):
-    with open(path) as f:
-        return json.load(f)
+    """A metrics file's JSON; FileNotFoundError as it is (a fold removed it), Unreadable else."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise Unreadable(f"{path}: {e.strerror}") from None
+    except ValueError as e:
+        raise Unreadable(f"{path}: not a metrics file ({e})") from None
 
 
 def _past(folder: str) -> dict:
     path = os.path.join(folder, PAST)
-    return _read(path) if os.path.exists(path) else {"folded": [], "samples": {}}
+    try:
+        past = _read(path)
+    except FileNotFoundError:
+        return {"folded": [], "samples": {}}
+    if not (isinstance(past, dict) and {"folded", "samples"} <= past.keys()):
+        raise Unreadable(f"{path}: not a metrics file (no folded and samples)")
+    return past
 
 
-def _worker_files(folder: str, folded: list[str], pid: int | None = None) -> list[str]:
-    """The workers' files not folded yet (only `pid`'s, if given), in name order."""
-    prefix = "" if pid is None else f"{pid}-"
+def _pid(name: str) -> int:
+    return int(name.split("-", 1)[0])
+
+
+def _worker_files(folder: str) -> list[str]:
+    """Every worker's file in `folder`, in name order."""
     return sorted(
         name
         for name in os.listdir(folder)
-        if name.endswith(SUFFIX)
-        and name.startswith(prefix)
-        and name != PAST
-        and not name.startswith(durable.TEMP_PREFIX)
-        and name not in folded
+        if name.endswith(SUFFIX) and name != PAST and not name.startswith(durable.TEMP_PREFIX)
     )
 
 
 def summed(folder: str) -> Samples:
-    """The past workers' samples and every live worker's last file, summed."""
-    past = _past(folder)
-    files = _worker_files(folder, past["folded"])
-    return _sum([past["samples"], *(_read(os.path.join(folder, n)) for n in files)])
+    """The past workers' samples and every live worker's last file, summed. The folder is listed
+    before the past workers' file is read: a file folded meanwhile is then named in it, or still
+    there; one removed as it is read starts the sum again."""
+    while True:
+        names = _worker_files(folder)
+        past = _past(folder)
+        try:
+            parts = [_read(os.path.join(folder, n)) for n in names if n not in past["folded"]]
+        except FileNotFoundError:
+            continue
+        return _sum([past["samples"], *parts])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # Another user's process has it now.
+        return True
+    return True
 
 
 def fold(folder: str, pid: int) -> None:
-    """Adds the files of worker `pid`, which exited, to the past workers' file, then removes
-    them; names them in it first, so that a scrape between the two counts them once. The
-    supervisor's (one writer); a failure is logged, the files then stay counted as they are."""
+    """Adds the files of worker `pid`, which exited, and of any other process no longer running
+    (a fold that failed before) to the past workers' file, names them in it, then removes them
+    and their killed writes' temporaries: a scrape between the two counts them once. The
+    supervisor's (one writer); a failure is one line, and the files stay counted as they are."""
     try:
         past = _past(folder)
-        names = _worker_files(folder, past["folded"], pid)
-        if not names:
-            return
+        names = [
+            n
+            for n in _worker_files(folder)
+            if n not in past["folded"] and (_pid(n) == pid or not _alive(_pid(n)))
+        ]
         samples = _sum([past["samples"], *(_read(os.path.join(folder, n)) for n in names)])
         still = [n for n in past["folded"] if os.path.exists(os.path.join(folder, n))]
-        durable.write_text(
-            os.path.join(folder, PAST), json.dumps({"folded": still + names, "samples": samples})
-        )
-        for name in names:
-            os.remove(os.path.join(folder, name))
-    except OSError as e:
-        logging.warning("metrics of worker pid %d not folded: %s", pid, errors.describe(e))
+        if names:
+            durable.write_text(
+                os.path.join(folder, PAST),
+                json.dumps({"folded": still + names, "samples": samples}),
+            )
+        gone = {str(_pid(n)) for n in names} | {str(pid)}
+        for name in os.listdir(folder):
+            temporary = name.startswith(durable.TEMP_PREFIX)
+            of = name.removeprefix(durable.TEMP_PREFIX).split("-", 1)[0]
+            if name in names or (temporary and of in gone):
+                os.remove(os.path.join(folder, name))
+    except (OSError, ValueError, Unreadable) as e:
+        problem = errors.describe(e) if isinstance(e, OSError) else str(e)
+        logging.warning("metrics of worker pid %d not folded: %s", pid, problem)
 
 
 class Snapshots:
@@ -118,28 +162,40 @@ class Snapshots:
         self.lock = threading.Lock()  # Written from two threads: the newest samples win.
 
     def write(self) -> None:
+        """Unreadable, naming this worker's file, when it cannot be written."""
         with self.lock:
-            durable.write_text(self.path, json.dumps(_own_samples()))
+            try:
+                durable.write_text(self.path, json.dumps(_own_samples()))
+            except OSError as e:
+                raise Unreadable(f"{self.path}: {e.strerror}") from None
 
     def start(self) -> None:
         def keep_writing():
+            failing = None  # A failure is logged when it starts or changes, not every second.
             while not self.stopped.wait(SNAPSHOT_SECONDS):
                 try:
                     self.write()
-                except OSError as e:  # A full disk: the other workers' scrapes lag; retried.
-                    logging.warning("metrics snapshot not written: %s", errors.describe(e))
+                    failing = None
+                except Unreadable as e:  # A full disk: the scrapes fail until it is written.
+                    if str(e) != failing:
+                        logging.warning("metrics snapshot not written: %s", e)
+                    failing = str(e)
 
         threading.Thread(target=keep_writing, name="metrics-snapshots", daemon=True).start()
 
     def stop(self) -> None:
         """The last snapshot: a worker stopped keeps its counts in the sums."""
         self.stopped.set()
-        self.write()
+        try:
+            self.write()
+        except Unreadable as e:
+            logging.warning("last metrics snapshot not written: %s", e)
 
 
 def exposition(snapshots: Snapshots) -> tuple[bytes, str]:
     """(body, content type) of Prometheus's text format: every worker's samples, this one's
-    written first."""
+    written first; Unreadable for a file that cannot be written or read (the sums would not be
+    faithful: a total could fall)."""
     snapshots.write()
     totals = summed(snapshots.folder)
     registry = CollectorRegistry(auto_describe=False)
