@@ -162,6 +162,13 @@ class MetricsTest(absltest.TestCase):
         with self.assertLogs(level="WARNING") as logged:
             worker_metrics.fold(folder, exited_pid())  # The supervisor serves on.
         self.assertIn(f"not folded: {past}: not a metrics file", logged.output[0])
+        os.remove(past)
+        worker = os.path.join(folder, f"{os.getpid()}-1.json")
+        for text in ('{"a": [["a_total", {}, "7"]]}', '{"a": 3}', "[]"):  # JSON, not samples.
+            with open(worker, "w") as f:
+                f.write(text)
+            with self.assertRaisesRegex(worker_metrics.Unreadable, f"^{worker}: not a metrics"):
+                worker_metrics.summed(folder)
 
     def test_every_worker_life_has_its_own_file(self):
         folder = self.create_tempdir().full_path

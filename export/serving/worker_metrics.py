@@ -73,14 +73,41 @@ def _read(path: str):
         raise Unreadable(f"{path}: not a metrics file ({e})") from None
 
 
+def _is_samples(value) -> bool:
+    """Whether `value` has the shape of Samples (what a sum may add without failing)."""
+    return isinstance(value, dict) and all(
+        isinstance(samples, list)
+        and all(
+            isinstance(s, list)
+            and len(s) == 3
+            and isinstance(s[0], str)
+            and isinstance(s[1], dict)
+            and isinstance(s[2], int | float)
+            for s in samples
+        )
+        for samples in value.values()
+    )
+
+
+def _read_samples(path: str) -> Samples:
+    samples = _read(path)
+    if not _is_samples(samples):
+        raise Unreadable(f"{path}: not a metrics file (not samples)")
+    return samples
+
+
 def _past(folder: str) -> dict:
     path = os.path.join(folder, PAST)
     try:
         past = _read(path)
     except FileNotFoundError:
         return {"folded": [], "samples": {}}
-    if not (isinstance(past, dict) and {"folded", "samples"} <= past.keys()):
-        raise Unreadable(f"{path}: not a metrics file (no folded and samples)")
+    if not (
+        isinstance(past, dict)
+        and isinstance(past.get("folded"), list)
+        and _is_samples(past.get("samples"))
+    ):
+        raise Unreadable(f"{path}: not a metrics file (no folded names and samples)")
     return past
 
 
@@ -105,7 +132,9 @@ def summed(folder: str) -> Samples:
         names = _worker_files(folder)
         past = _past(folder)
         try:
-            parts = [_read(os.path.join(folder, n)) for n in names if n not in past["folded"]]
+            parts = [
+                _read_samples(os.path.join(folder, n)) for n in names if n not in past["folded"]
+            ]
         except FileNotFoundError:
             continue
         return _sum([past["samples"], *parts])
@@ -133,7 +162,7 @@ def fold(folder: str, pid: int) -> None:
             for n in _worker_files(folder)
             if n not in past["folded"] and (_pid(n) == pid or not _alive(_pid(n)))
         ]
-        samples = _sum([past["samples"], *(_read(os.path.join(folder, n)) for n in names)])
+        samples = _sum([past["samples"], *(_read_samples(os.path.join(folder, n)) for n in names)])
         still = [n for n in past["folded"] if os.path.exists(os.path.join(folder, n))]
         if names:
             durable.write_text(
