@@ -162,9 +162,17 @@ class MetricsTest(absltest.TestCase):
         with self.assertLogs(level="WARNING") as logged:
             worker_metrics.fold(folder, exited_pid())  # The supervisor serves on.
         self.assertIn(f"not folded: {past}: not a metrics file", logged.output[0])
+        with open(past, "w") as f:
+            f.write('{"folded": [5], "samples": {}}')
+        with self.assertRaisesRegex(worker_metrics.Unreadable, f"^{past}: not a metrics file"):
+            worker_metrics.summed(folder)
         os.remove(past)
+        with open(os.path.join(folder, "abc.json"), "w") as f:  # Not a worker's: not read.
+            f.write("{")
+        self.assertEqual(worker_metrics.summed(folder), {})
         worker = os.path.join(folder, f"{os.getpid()}-1.json")
-        for text in ('{"a": [["a_total", {}, "7"]]}', '{"a": 3}', "[]"):  # JSON, not samples.
+        not_samples = ('{"a": [["a_total", {}, "7"]]}', '{"a": [["a", {"b": [1]}, 1]]}', "[]")
+        for text in not_samples:  # JSON, not samples.
             with open(worker, "w") as f:
                 f.write(text)
             with self.assertRaisesRegex(worker_metrics.Unreadable, f"^{worker}: not a metrics"):

@@ -152,11 +152,31 @@ class WithdrawTest(ServerTestCase):
             shutil.copytree(folder, os.path.join(kept, os.path.basename(os.path.dirname(folder))))
         withdraw(export_dir, 1)
         self.assertTrue(wait_until(lambda: logged("no version left to serve")))
-        for url, method in ((server.url + ":predict", "POST"), (server.url, "GET")):
+        v2_infer = server.url.replace("/v1/", "/v2/") + "/infer"
+        v2_body = {"inputs": [{"name": "images", "shape": [1, 784], "datatype": "FP32",
+                               "data": [0.0] * 784}]}  # fmt: skip
+        for url, method, body in (
+            (server.url + ":predict", "POST", BODY),
+            (server.url, "GET", BODY),
+            (v2_infer, "POST", v2_body),
+        ):
             for _ in range(10):
-                status, _, text = request(url, BODY, method, "application/json")
+                status, _, text = request(url, body, method, "application/json")
                 self.assertEqual(status, 503)
                 self.assertIn("is not ready", error_line(self, text))
+                self.assertIn("ready once one is published", text)
+
+        def unavailable() -> dict:  # Counted; another worker's within a second.
+            scraped = request(server.url.split("/v1/")[0] + "/metrics", method="GET")[2]
+            return {
+                sample.labels["protocol"]: sample.value
+                for family in text_string_to_metric_families(scraped)
+                for sample in family.samples
+                if sample.name == ":tensorflow:serving:request_count_total"
+                and sample.labels["status"] == "UNAVAILABLE"
+            }
+
+        self.assertTrue(wait_until(lambda: unavailable() == {"rest": 10, "v2_rest": 10}, 10))
 
         for kind in (layout.SAVED_MODEL, layout.VERSIONS):  # Published back, the record last.
             shutil.copytree(os.path.join(kept, kind), os.path.join(export_dir, kind, "1"))

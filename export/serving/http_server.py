@@ -41,13 +41,21 @@ def run(
 
     async def serve():
         grpc_server = make_grpc_server()
-        if grpc_server is not None:
-            await grpc_server.start()
+        if grpc_server is None:
+            return await server.serve(sockets=[listening])
+        await grpc_server.start()
+
+        async def stop_grpc_with_http():  # One grace period for both, not one after the other.
+            while not server.should_exit:
+                await asyncio.sleep(0.1)
+            await grpc_server.stop(grace_s)
+
+        stopping = asyncio.create_task(stop_grpc_with_http())
         try:
             await server.serve(sockets=[listening])
         finally:
-            if grpc_server is not None:
-                await grpc_server.stop(grace_s)
+            server.should_exit = True
+            await stopping
 
     # uvicorn sends itself the signal it stopped for once its graceful stop is done: noted here,
     # not the default action (death), so that the gRPC server's graceful stop and the caller's

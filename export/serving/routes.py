@@ -25,7 +25,7 @@ from keras_dae.export.serving import (
 from keras_dae.export.serving.admission import ByteBudget
 from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.bodies import RequestBodies
-from keras_dae.export.serving.model import VERSION_HEADER
+from keras_dae.export.serving.model import NOT_READY, VERSION_HEADER
 from keras_dae.export.serving.servables import Servable
 from keras_dae.export.serving.tfs_grpc import Lookup
 
@@ -141,8 +141,15 @@ def install(
     async def http_error(_, error: HTTPException):
         return protocol.error_response(error.status_code, f"{error.detail}", error.headers)
 
-    async def not_ready(_, error: ModelNotReady):  # KServe's handler logs a traceback each.
-        return protocol.error_response(503, str(error))
+    async def not_ready(request, error: ModelNotReady):  # KServe's logs a traceback each.
+        """503 saying what makes the model ready; KServe's V2 refusal (its data plane checks
+        readiness before the model sees the request) counted."""
+        if request.url.path.startswith("/v2/"):
+            count_refusal(request.scope, 503, lookup)
+        message = str(error)
+        return protocol.error_response(
+            503, message if NOT_READY in message else f"{message} {NOT_READY}"
+        )
 
     kserve_not_found = app.exception_handlers[ModelNotFound]
 

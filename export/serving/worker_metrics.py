@@ -7,6 +7,7 @@ past workers' one: a scrape reads as many files as there are live workers, plus 
 
 import json
 import os
+import re
 import threading
 import time
 
@@ -19,6 +20,7 @@ from keras_dae.core import durable, errors
 SNAPSHOT_SECONDS = 1.0  # How old another worker's counts in a scrape can be.
 SUFFIX = ".json"
 PAST = "past-workers.json"  # {"folded": [worker file names], "samples": summed samples}
+WORKER_FILE = re.compile(r"(\d+)-\d+" + re.escape(SUFFIX))
 
 Samples = dict[str, list]  # {family: [[sample name, labels, value], ...]}
 
@@ -82,6 +84,7 @@ def _is_samples(value) -> bool:
             and len(s) == 3
             and isinstance(s[0], str)
             and isinstance(s[1], dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in s[1].items())
             and isinstance(s[2], int | float)
             for s in samples
         )
@@ -105,6 +108,7 @@ def _past(folder: str) -> dict:
     if not (
         isinstance(past, dict)
         and isinstance(past.get("folded"), list)
+        and all(isinstance(name, str) for name in past["folded"])
         and _is_samples(past.get("samples"))
     ):
         raise Unreadable(f"{path}: not a metrics file (no folded names and samples)")
@@ -116,12 +120,9 @@ def _pid(name: str) -> int:
 
 
 def _worker_files(folder: str) -> list[str]:
-    """Every worker's file in `folder`, in name order."""
-    return sorted(
-        name
-        for name in os.listdir(folder)
-        if name.endswith(SUFFIX) and name != PAST and not name.startswith(durable.TEMP_PREFIX)
-    )
+    """Every worker's file in `folder` (named <pid>-<ns>.json: nothing else is read), in name
+    order."""
+    return sorted(name for name in os.listdir(folder) if WORKER_FILE.fullmatch(name))
 
 
 def summed(folder: str) -> Samples:
@@ -175,8 +176,10 @@ def fold(folder: str, pid: int) -> None:
             of = name.removeprefix(durable.TEMP_PREFIX).split("-", 1)[0]
             if name in names or (temporary and of in gone):
                 os.remove(os.path.join(folder, name))
-    except (OSError, ValueError, Unreadable) as e:
-        problem = errors.describe(e) if isinstance(e, OSError) else str(e)
+    except (OSError, ValueError, TypeError, KeyError, Unreadable) as e:  # Never the server's end.
+        problem = str(e) if isinstance(e, Unreadable) else f"{type(e).__name__}: {e}"
+        if isinstance(e, OSError):
+            problem = errors.describe(e)
         logging.warning("metrics of worker pid %d not folded: %s", pid, problem)
 
 
