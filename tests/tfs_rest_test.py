@@ -52,6 +52,12 @@ class TfsRestTest(parameterized.TestCase):
         self.assertEqual(headers["X-Model-Version"], str(number))
         self.assertEqual(json.loads(text), {"predictions": [[196.0 * number] * 4]})
 
+    @parameterized.parameters("/versions/1:predict", "/labels/stable:predict")
+    def test_get_on_a_predict_url_is_405(self, path):
+        status, _, text = request(f"{self.url}{path}", method="GET")
+        self.assertEqual(status, 405, text)  # The {"error": ...} body is routes.py's handler's.
+        self.assertIn("GET is not allowed on a :predict URL", text)
+
     @parameterized.parameters(
         ("/versions/1", "1"), ("/labels/stable", "1"), ("/labels/canary", "2")
     )

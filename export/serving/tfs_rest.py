@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Request
 from google.protobuf import json_format
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from keras_dae.export.serving import grpc_protocol, metrics, protocol
@@ -82,6 +83,9 @@ def router(lookup: Lookup, infer: Infer, max_batch: int) -> APIRouter:
         return refuse
 
     async def status(model_name: str, version: str | None = None, label: str | None = None):
+        picked = version or label
+        if ":" in picked:  # A verb's URL (.../versions/1:predict) asked with GET.
+            raise HTTPException(405, f"GET is not allowed on a :{picked.split(':')[-1]} URL")
         _, served = pick(model_name, version, label)
         return _json(grpc_protocol.status_response([served.version]))
 
