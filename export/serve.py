@@ -11,6 +11,7 @@ serving_default, encode or decode); GET /v1/models/dae reports readiness and the
 import atexit
 import functools
 import logging
+import os
 import shutil
 import socket
 import sys
@@ -18,6 +19,11 @@ import tempfile
 
 from keras_dae import flags
 from keras_dae.core.errors import ExportError, one_line_errors
+
+# Read by prometheus_client at its first import (KServe's, below): its multiprocess mode would put
+# a file write per value change back on every request (worker_metrics.py sums the workers).
+for _name in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+    os.environ.pop(_name, None)
 
 with one_line_errors(flags.program_name(sys.argv)):  # The base install has no kserve: one line.
     from kserve import ModelServer
@@ -128,15 +134,17 @@ def serve(
         repository, config, FLAGS.poll_seconds, FLAGS.model_config_file_poll_wait_seconds
     ).start()
     snapshots.start()
-    stopped_by = http_server.run(
-        rest,
-        listening,
-        FLAGS.read_timeout_seconds,
-        FLAGS.max_connections,
-        FLAGS.grace_seconds,
-        lambda: grpc_server(repository, server, infer),
-    )
-    snapshots.stop()
+    try:
+        stopped_by = http_server.run(
+            rest,
+            listening,
+            FLAGS.read_timeout_seconds,
+            FLAGS.max_connections,
+            FLAGS.grace_seconds,
+            lambda: grpc_server(repository, server, infer),
+        )
+    finally:
+        snapshots.stop()
     # As a signal's death reads (128 + n): the supervisor restarts a worker stopped by another.
     return 128 + stopped_by if stopped_by else 0
 

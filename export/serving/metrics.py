@@ -3,14 +3,12 @@ prometheus_client adds `_total` to counters), kept in each process's memory (wor
 sums the workers')."""
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
     REGISTRY,
     Counter,
     Histogram,
-    generate_latest,
 )
 
 # Per process, not summable: not exposed (nor were they in prometheus_client's multiprocess mode).
@@ -75,8 +73,3 @@ HTTP_STATUS_CODES = {
 
 def status_of(http_status: int) -> str:
     return HTTP_STATUS_CODES.get(http_status, "INTERNAL" if http_status >= 500 else "UNKNOWN")
-
-
-def exposition() -> tuple[bytes, str]:
-    """(body, content type) of Prometheus's text format: this process's samples."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -39,6 +39,11 @@ class AutoencoderModel(Model):
         self.infer = infer
         self.swap(None)
 
+    def load(self) -> bool:
+        """Ready only with a version to serve (KServe's data plane calls load() on a model not
+        ready, and Model.load would mark it ready)."""
+        return self.ready
+
     def swap(self, servable: Servable | None) -> None:
         """Serves `servable` from the next request on (requests in flight finish on the old);
         None: not ready."""

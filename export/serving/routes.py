@@ -144,9 +144,9 @@ def install(
     async def not_ready(request, error: ModelNotReady):  # KServe's logs a traceback each.
         """503 saying what makes the model ready; KServe's V2 refusal (its data plane checks
         readiness before the model sees the request) counted."""
-        if request.url.path.startswith("/v2/"):
-            count_refusal(request.scope, 503, lookup)
         message = str(error)
+        if request.url.path.startswith("/v2/") and NOT_READY not in message:  # Not the model's.
+            count_refusal(request.scope, 503, lookup)
         return protocol.error_response(
             503, message if NOT_READY in message else f"{message} {NOT_READY}"
         )
@@ -168,8 +168,9 @@ def install(
     app.add_api_route(STATUS_PATH, model_status, methods=["GET"])
     for path in METRICS_PATHS:
         app.add_api_route(path, scrape, methods=["GET"])
+    before = len(app.router.routes)
     app.include_router(tfs_rest.router(lookup, infer, max_batch))
-    tfs_routes = app.router.routes[-1]  # What include_router added.
+    tfs_routes = app.router.routes[before:]  # What include_router added.
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ModelNotReady, not_ready)
     app.add_exception_handler(ModelNotFound, not_found)
@@ -187,6 +188,7 @@ def install(
     kserve_internals.first_routes(
         app,
         lambda route: (
-            route is tfs_routes or getattr(route, "endpoint", None) in (model_status, scrape)
+            any(route is added for added in tfs_routes)
+            or getattr(route, "endpoint", None) in (model_status, scrape)
         ),
     )

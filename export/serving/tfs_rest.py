@@ -95,7 +95,9 @@ def router(lookup: Lookup, infer: Infer, max_batch: int) -> APIRouter:
         return {
             "model_spec": _json(answer.model_spec),
             "metadata": {
-                "signature_def": _json(grpc_protocol.signature_def_map(served.signatures))
+                grpc_protocol.SIGNATURE_DEF: _json(
+                    grpc_protocol.signature_def_map(served.signatures)
+                )
             },
         }
 

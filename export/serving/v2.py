@@ -68,8 +68,13 @@ def grpc_version_answer(lookup, method: str, request):
     None: KServe answers."""
     if method not in ("ModelReady", "ModelMetadata") or not request.version:
         return None
-    servable = lookup(request.name)  # A model not served: KServe's own codes.
     number = version_number(request.version)
+    try:
+        servable = lookup(request.name)  # A model not configured: NOT_FOUND.
+    except ModelNotReady:
+        if method == "ModelReady":
+            return ModelReadyResponse(ready=False)
+        raise
     if method == "ModelReady":
         return None if number in servable.versions else ModelReadyResponse(ready=False)
     servable.pick(number, None)  # NOT_FOUND, in TF Serving's words.

@@ -70,7 +70,7 @@ def _read(path: str):
     except FileNotFoundError:
         raise
     except OSError as e:
-        raise Unreadable(f"{path}: {e.strerror}") from None
+        raise Unreadable(errors.describe(e)) from None
     except ValueError as e:
         raise Unreadable(f"{path}: not a metrics file ({e})") from None
 
@@ -154,7 +154,8 @@ def _alive(pid: int) -> bool:
 def fold(folder: str, pid: int) -> None:
     """Adds the files of worker `pid`, which exited, and of any other process no longer running
     (a fold that failed before) to the past workers' file, names them in it, then removes them
-    and their killed writes' temporaries: a scrape between the two counts them once. The
+    and their killed writes' temporaries (and any file a failed removal left): a scrape between
+    the two counts each once. The
     supervisor's (one writer); a failure is one line, and the files stay counted as they are."""
     try:
         past = _past(folder)
@@ -174,12 +175,12 @@ def fold(folder: str, pid: int) -> None:
         for name in os.listdir(folder):
             temporary = name.startswith(durable.TEMP_PREFIX)
             of = name.removeprefix(durable.TEMP_PREFIX).split("-", 1)[0]
-            if name in names or (temporary and of in gone):
+            if name in names or name in still or (temporary and of in gone):
                 os.remove(os.path.join(folder, name))
     except (OSError, ValueError, TypeError, KeyError, Unreadable) as e:  # Never the server's end.
-        problem = str(e) if isinstance(e, Unreadable) else f"{type(e).__name__}: {e}"
-        if isinstance(e, OSError):
-            problem = errors.describe(e)
+        problem = f"{type(e).__name__}: {e}"  # A file of the wrong shape's, a bug's.
+        if isinstance(e, OSError | Unreadable):
+            problem = errors.describe(e) if isinstance(e, OSError) else str(e)
         logging.warning("metrics of worker pid %d not folded: %s", pid, problem)
 
 
@@ -199,7 +200,7 @@ class Snapshots:
             try:
                 durable.write_text(self.path, json.dumps(_own_samples()))
             except OSError as e:
-                raise Unreadable(f"{self.path}: {e.strerror}") from None
+                raise Unreadable(f"{self.path}: {e.strerror or e}") from None  # Not the temporary.
 
     def start(self) -> None:
         def keep_writing():
