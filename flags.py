@@ -437,6 +437,15 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
         upper_bound=65535,
         **define,
     )
+    flags.DEFINE_enum(
+        "grpc_server",
+        "grpcio",
+        ["grpcio", "envoy"],
+        "What answers on --grpc_port. grpcio: each worker's grpc.aio server. envoy: one more "
+        "worker, Envoy (pyvoy) with its own copy of the models: 1.5x the calls a second here, "
+        "one more process's memory.",
+        **define,
+    )
     flags.DEFINE_string(
         "model_config_file",
         None,

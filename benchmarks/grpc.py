@@ -13,6 +13,7 @@ Prints one JSON object and a markdown table."""
 import json
 import os
 import resource
+import socket
 import statistics
 import struct
 import subprocess
@@ -32,9 +33,11 @@ from keras_dae.export.serving.tfs_protos import predict_pb2
 
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SETUPS = {
-    "litert_int8": ["--runtime=litert", "--variant=int8"],
-    "savedmodel": ["--runtime=savedmodel"],
+SETUPS = {  # gRPC on Envoy's worker, and on each worker's grpc.aio server.
+    "litert_int8_envoy": ["--runtime=litert", "--variant=int8", "--grpc_server=envoy"],
+    "litert_int8_grpcio": ["--runtime=litert", "--variant=int8", "--grpc_server=grpcio"],
+    "savedmodel_envoy": ["--runtime=savedmodel", "--grpc_server=envoy"],
+    "savedmodel_grpcio": ["--runtime=savedmodel", "--grpc_server=grpcio"],
 }
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
 
@@ -61,6 +64,7 @@ def start(flags_: list[str], log_path: str) -> tuple[subprocess.Popen, int, int]
     while time.monotonic() < deadline and server.poll() is None:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/dae", timeout=5)
+            socket.create_connection(("127.0.0.1", grpc_port), 5).close()  # The gRPC worker's.
             return server, port, grpc_port
         except OSError:
             time.sleep(0.3)
@@ -203,7 +207,7 @@ def main(argv):
         with open(config, "w") as f:
             f.write(config_text({"dae": FLAGS.export_dir, "ae": FLAGS.second_export_dir}))
         server, *_ = start(
-            [f"--model_config_file={config}", *SETUPS["litert_int8"]],
+            [f"--model_config_file={config}", *SETUPS["litert_int8_envoy"]],
             os.path.join(folder, "config.log"),
         )
         try:

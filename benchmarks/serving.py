@@ -81,10 +81,13 @@ def start_server(prog: str, what: str, port: int, log, *server_flags: str) -> su
 
 
 def memory_mib(pid: int) -> dict:
-    """Memory of the server, its process and its workers: the sum of their RSS, and of their
-    PSS (shared pages counted once: the workers share what was loaded before the fork)."""
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        pids = [pid, *map(int, f.read().split())]
+    """Memory of the server, its process and its workers (and the gRPC worker's Envoy): the sum
+    of their RSS, and of their PSS (shared pages counted once: the workers share what was loaded
+    before the fork)."""
+    pids, found = [], [pid]
+    while found:  # The server's process tree.
+        pids += found
+        found = [c for p in found for c in _children(p)]
     total = {"Rss": 0, "Pss": 0}
     for p in pids:
         with open(f"/proc/{p}/smaps_rollup") as f:
@@ -95,6 +98,11 @@ def memory_mib(pid: int) -> dict:
         "server_rss_mib": round(total["Rss"] / 1024, 1),
         "server_pss_mib": round(total["Pss"] / 1024, 1),
     }
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
 
 
 WRK_SCRIPT = """

@@ -3,6 +3,7 @@ KServe's model server:
 
     python -m export.serve --export_dir exports/dae | --model_config_file models.config
         [--runtime savedmodel|litert] [--port 8501] [--grpc_port 8500] [--workers N]
+        [--grpc_server grpcio|envoy]
 
 POST /v1/models/dae:predict takes {"instances": ...} or {"inputs": ...} (signature_name
 serving_default, encode or decode); GET /v1/models/dae reports readiness and the versions;
@@ -29,6 +30,7 @@ with one_line_errors(flags.program_name(sys.argv)):  # The base install has no k
     from kserve import ModelServer
 
     from keras_dae.export.serving import (
+        envoy_worker,
         http_server,
         kserve_internals,
         model_config,
@@ -40,7 +42,7 @@ with one_line_errors(flags.program_name(sys.argv)):  # The base install has no k
         workers,
     )
     from keras_dae.export.serving.admission import ByteBudget
-    from keras_dae.export.serving.batching import Batcher, model_call
+    from keras_dae.export.serving.batching import Batcher, Infer, model_call
     from keras_dae.export.serving.model import AutoencoderModel
     from keras_dae.export.serving.repository import Repository, Watcher
     from keras_dae.export.serving.versions import settle
@@ -63,17 +65,44 @@ def entries(config: model_config.ConfigFile | None) -> list[model_config.ModelEn
     return [model_config.ModelEntry(FLAGS.model_name, FLAGS.export_dir, "latest")]
 
 
-def grpc_server(repository: Repository, server: ModelServer, infer):
-    """TF Serving's gRPC services and KServe's V2 one on --grpc_port (None for 0)."""
-    if not FLAGS.grpc_port:
-        return None
-    aio_server = tfs_grpc.server(repository.lookup, infer, FLAGS.max_batch, FLAGS.max_body_bytes)
+def load_models(
+    config: model_config.ConfigFile | None, respawned: bool
+) -> tuple[ModelServer, Infer, Repository]:
+    """KServe's server (its data plane: the V2 APIs), the model call, and each model's versions
+    loaded; ExportError when a model has none (a respawned worker's starts not ready instead)."""
+    server = ModelServer(http_port=FLAGS.port, enable_grpc=False, grace_period=FLAGS.grace_seconds)
+    infer = model_call(make_batcher(), FLAGS.runtime)
+    threads = FLAGS.tensorflow_intra_op_parallelism, FLAGS.tensorflow_inter_op_parallelism
+    load = runtimes.loader(FLAGS.runtime, FLAGS.variant, threads)
+    settle()
+    repository = Repository(
+        server,
+        load,
+        lambda name: AutoencoderModel(name, FLAGS.max_batch, infer),
+        FLAGS.allow_version_labels_for_unavailable_models,
+    )
+    repository.apply(entries(config), required=not respawned)
+    return server, infer, repository
+
+
+def add_grpc_services(target, repository: Repository, server: ModelServer, infer: Infer) -> None:
+    """TF Serving's gRPC services and KServe's V2 one on `target` (a grpc.aio server, or
+    grpc_asgi's app under Envoy)."""
+    tfs_grpc.add_services(target, repository.lookup, infer, FLAGS.max_batch)
     kserve_internals.add_v2_grpc(
-        aio_server,
+        target,
         server,
         functools.partial(v2.grpc_version_answer, repository.lookup),
         functools.partial(routes.count_v2_grpc_refusal, repository.lookup),
     )
+
+
+def grpc_server(repository: Repository, server: ModelServer, infer: Infer):
+    """The worker's grpc.aio server on --grpc_port (--grpc_server=grpcio; else None)."""
+    if not FLAGS.grpc_port or FLAGS.grpc_server != "grpcio":
+        return None
+    aio_server = tfs_grpc.server(FLAGS.max_body_bytes)
+    add_grpc_services(aio_server, repository, server, infer)
     aio_server.add_insecure_port(f"0.0.0.0:{FLAGS.grpc_port}")
     return aio_server
 
@@ -87,22 +116,11 @@ def serve(
     respawned: bool,
 ) -> int:
     """One worker: loads each model's versions, watches the exports (and the config file) and
-    answers on `listening` and --grpc_port until SIGTERM (then finishes the requests in flight
-    and returns 128 + its number, as a death by it reads). A worker restarted after a death starts
-    not ready when no version is left."""
-    server = ModelServer(http_port=FLAGS.port, enable_grpc=False, grace_period=FLAGS.grace_seconds)
-    infer = model_call(make_batcher(), FLAGS.runtime)
+    answers on `listening` (and --grpc_port with --grpc_server=grpcio) until SIGTERM (then
+    finishes the requests in flight and returns 128 + its number, as a death by it reads). A
+    worker restarted after a death starts not ready when no version is left."""
     try:
-        threads = FLAGS.tensorflow_intra_op_parallelism, FLAGS.tensorflow_inter_op_parallelism
-        load = runtimes.loader(FLAGS.runtime, FLAGS.variant, threads)
-        settle()
-        repository = Repository(
-            server,
-            load,
-            lambda name: AutoencoderModel(name, FLAGS.max_batch, infer),
-            FLAGS.allow_version_labels_for_unavailable_models,
-        )
-        repository.apply(entries(config), required=not respawned)
+        server, infer, repository = load_models(config, respawned)
     except ExportError as e:
         if index == 0:  # The other workers met the same problem.
             print(f"{prog}: error: {e}", file=sys.stderr)
@@ -120,6 +138,7 @@ def serve(
     )
     for logger in ("uvicorn.access", "kserve.trace"):  # A line (or two) per request.
         logging.getLogger(logger).disabled = not FLAGS.log_requests
+    grpcio = FLAGS.grpc_port and FLAGS.grpc_server == "grpcio"
     for name, (model, _) in repository.models.items():
         logging.getLogger("kserve").info(
             "worker %d serving %s versions %s on port %d%s (%s)",
@@ -127,7 +146,7 @@ def serve(
             name,
             sorted(model.servable.versions) if model.servable else "none (not ready)",
             listening.getsockname()[1],
-            f", gRPC {FLAGS.grpc_port}" if FLAGS.grpc_port else "",
+            f", gRPC {FLAGS.grpc_port}" if grpcio else "",
             FLAGS.runtime,
         )
     Watcher(
@@ -165,10 +184,19 @@ def main(argv):
             workers.check_free(FLAGS.grpc_port)
     metrics_dir = tempfile.mkdtemp(prefix="keras-dae-metrics-")  # The workers' snapshots.
     atexit.register(shutil.rmtree, metrics_dir, True)
+    envoy = bool(FLAGS.grpc_port) and FLAGS.grpc_server == "envoy"
+
+    def worker(index: int, respawned: bool) -> int:
+        if index < FLAGS.workers:
+            return serve(prog, listening, config, metrics_dir, index, respawned)
+        listening.close()  # Not Envoy's: the HTTP workers' connections only.
+        settings = {"argv": sys.argv, "metrics_dir": metrics_dir, "respawned": respawned}
+        return envoy_worker.serve(FLAGS.grpc_port, settings, FLAGS.grace_seconds)
+
     sys.exit(
         workers.run(
-            FLAGS.workers,
-            lambda index, respawned: serve(prog, listening, config, metrics_dir, index, respawned),
+            FLAGS.workers + envoy,
+            worker,
             FLAGS.max_worker_deaths_per_minute,
             lambda pid: worker_metrics.fold(metrics_dir, pid),
         )

@@ -1,5 +1,5 @@
-"""The private parts of KServe and uvicorn that export/serving/kserve_internals.py uses exist in
-the installed versions, and those are the versions they were checked against."""
+"""The private parts of KServe, uvicorn and pyvoy that export/serving/kserve_internals.py uses
+exist in the installed versions, and those are the versions they were checked against."""
 
 import importlib.metadata
 
@@ -7,6 +7,7 @@ import grpc
 from absl.testing import absltest
 from kserve import ModelServer
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
+from pyvoy import PyvoyServer
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from keras_dae.export.serving import kserve_internals
@@ -17,10 +18,11 @@ class KServeInternalsTest(absltest.TestCase):
         self.assertEqual(
             {name: importlib.metadata.version(name) for name in kserve_internals.CHECKED_VERSIONS},
             kserve_internals.CHECKED_VERSIONS,
-            "kserve or uvicorn changed: recheck every use in export/serving/kserve_internals.py "
+            "kserve, uvicorn or pyvoy changed: recheck every use in "
+            "export/serving/kserve_internals.py "
             "(the module-global app built by RESTServer.create_application, the timing "
             "middleware, the route order, and the httptools protocol's callbacks and its cycle's "
-            "response_started and response_complete) "
+            "response_started and response_complete, pyvoy's _admin_address) "
             "and run tests/serve_test.py and tests/serve_faults_test.py, then update "
             "CHECKED_VERSIONS",
         )
@@ -43,6 +45,11 @@ class KServeInternalsTest(absltest.TestCase):
             server, ModelServer(enable_grpc=False), lambda *_: None, lambda *_: None
         )
         self.assertTrue(callable(ExceptionToStatusInterceptor().intercept))
+
+    def test_pyvoys_admin_address_is_kept_on_the_server(self):
+        """Read after start by envoy_worker's drain (tests/serve_faults_test.py starts one)."""
+        server = PyvoyServer("keras_dae.export.serving.grpc_app:app")
+        self.assertIsNone(kserve_internals.envoy_admin_address(server))  # Until it starts.
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """What months of running bring to `python -m export.serve`, as real processes over real HTTP:
 versions swapped again and again (memory per swap), withdrawn (rolled back, then none left),
 bodies at the byte limit from many clients at once, a worker killed under load, slow clients
-and gzip bodies. Every wait is on something observable (an answer, a log line, a process)."""
+and gzip bodies, Envoy's gRPC worker killed and stopped. Every wait is on something observable
+(an answer, a log line, a process)."""
 
 import gzip
 import http.client
@@ -16,15 +17,19 @@ import threading
 import time
 from collections import Counter
 
+import grpc
 import numpy as np
 from absl.testing import absltest, parameterized
 from prometheus_client.parser import text_string_to_metric_families
 
 from keras_dae.export import layout
+from keras_dae.export.serving import tensors
+from keras_dae.export.serving.tfs_protos import predict_pb2
 from tests.export_fixtures import publish_test_version, train_tiny_run
 from tests.idx_fixtures import write_mnist_dir
 from tests.serving_fixtures import (
     Server,
+    children,
     predict,
     publish_copy,
     request,
@@ -84,6 +89,18 @@ def start(export_dir: str, *flags: str, workers: int = 1, cleanup) -> Server:
     cleanup(lambda: server.process.poll() is None and server.stop())
     server.wait_ready()
     return server
+
+
+def requests_counted(server: Server, protocol: str | None = None) -> float:
+    """The server's request_count total (of `protocol`, or all), as a scrape reads it."""
+    text = request(server.url.split("/v1/")[0] + "/metrics", method="GET")[2]
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == ":tensorflow:serving:request_count_total"
+        and protocol in (None, sample.labels["protocol"])
+    )
 
 
 class ServerTestCase(parameterized.TestCase):
@@ -321,15 +338,99 @@ class KilledWorkerTest(ServerTestCase):
         restarted = re.compile(rf"worker 0 \(pid {victim}\) killed by signal 15; restarted")
         self.assertTrue(wait_until(lambda: restarted.search(server.log_text())))
         self.assertTrue(wait_until(lambda: server.log_text().count("worker 0 serving") == 2))
-        text = request(server.url.split("/v1/")[0] + "/metrics", method="GET")[2]
-        counted = [
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == ":tensorflow:serving:request_count_total"
-        ]
-        self.assertEqual(sum(counted), 20)
+        self.assertEqual(requests_counted(server), 20)
         self.assertEqual(version_of(server), "1")
+
+
+def grpc_predict(server: Server, rows: int = 1) -> tuple[grpc.StatusCode, float]:
+    """(status, time.monotonic() at the answer) of one TF Serving Predict of `rows` images, on
+    its own channel (raw bytes: the generated stub's classes are TensorFlow's)."""
+    request_ = predict_pb2.PredictRequest()
+    request_.model_spec.name = "dae"
+    request_.inputs["images"].CopyFrom(tensors.to_proto(np.zeros((rows, 784), np.float32)))
+    options = [("grpc.max_receive_message_length", -1)]
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=options) as channel:
+        call = channel.unary_unary(
+            "/tensorflow.serving.PredictionService/Predict", lambda m: m, lambda m: m
+        )
+        try:
+            call(request_.SerializeToString(), timeout=60, wait_for_ready=True)
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as e:
+            code = e.code()
+    return code, time.monotonic()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class EnvoyWorkerTest(ServerTestCase):
+    """--grpc_server=envoy: the gRPC worker (Envoy as its child) stopped, killed, its parent
+    killed, and the whole server stopped with calls in flight."""
+
+    def test_envoy_worker_stopped_or_killed_is_replaced_and_keeps_its_counts(self):
+        server = self.start(fresh_export("envoy"), "--runtime=litert", "--grpc_server=envoy")
+        for _ in range(5):
+            self.assertEqual(grpc_predict(server)[0], grpc.StatusCode.OK)
+        lives = iter(range(2, 5))
+
+        def replaced(victim: int, sig: int) -> int:
+            """The new gRPC worker once `victim` (the worker or its Envoy) died by `sig`."""
+            worker = server.grpc_worker_pid()
+            os.kill(victim, sig)
+            restarted = f"worker 1 (pid {worker}) killed by signal {sig}; restarted"
+            self.assertTrue(wait_until(lambda: restarted in server.log_text()))
+            serving = next(lives)
+            self.assertTrue(
+                wait_until(lambda: server.log_text().count("gRPC worker serving") == serving)
+            )
+            self.assertEqual(grpc_predict(server)[0], grpc.StatusCode.OK)
+            return server.grpc_worker_pid()
+
+        worker = replaced(server.grpc_worker_pid(), signal.SIGTERM)  # Stopped alone: drained.
+        # The stopped worker's last counts were kept.
+        self.assertGreaterEqual(requests_counted(server, "grpc"), 5)
+        (envoy,) = children(worker)
+        worker = replaced(envoy, signal.SIGKILL)  # Envoy killed: its worker reports the death.
+        (envoy,) = children(worker)
+        replaced(worker, signal.SIGKILL)  # The worker killed: Envoy ends with it (PDEATHSIG).
+        self.assertTrue(wait_until(lambda: not alive(envoy), 30))
+        self.assertIsNone(server.process.poll())
+
+    @parameterized.parameters("supervisor", "process_group")
+    def test_server_stop_finishes_the_calls_in_flight(self, signalled):
+        """Before the drain: Envoy ends at SIGTERM, resetting the calls it holds; before its own
+        process group: a Ctrl-C (SIGINT to the shell job's group) reached Envoy itself."""
+        log = os.path.join(TMP, f"envoy-stop-{signalled}.log")
+        flags = ("--runtime=litert", "--grpc_server=envoy")
+        server = Server(fresh_export(f"envoy-stop-{signalled}"), log, *flags, new_session=True)
+        self.addCleanup(lambda: server.process.poll() is None and server.stop())
+        server.wait_ready()
+        envoy = children(server.grpc_worker_pid())[0]
+        answers = []
+        calls = [
+            threading.Thread(target=lambda: answers.append(grpc_predict(server, rows=1024)))
+            for _ in range(8)
+        ]
+        for thread in calls:
+            thread.start()
+        time.sleep(0.2)  # Sent: ~0.1 s a call, one call at a time.
+        stopped = time.monotonic()
+        if signalled == "supervisor":
+            self.assertEqual(server.stop(), 0)
+        else:
+            os.killpg(server.process.pid, signal.SIGINT)
+            self.assertEqual(server.process.wait(60), 0)
+        for thread in calls:
+            thread.join(60)
+        self.assertEqual([code for code, _ in answers], [grpc.StatusCode.OK] * 8)
+        self.assertGreater(max(at for _, at in answers), stopped)  # Some were in flight.
+        self.assertFalse(alive(envoy))
 
 
 class SlowClientTest(parameterized.TestCase):

@@ -37,6 +37,7 @@ class Server:
         workers: int = 1,
         command: tuple[str, ...] = (sys.executable, "-m", "export.serve"),
         cwd: str = ROOT,
+        new_session: bool = False,
     ):
         self.port = free_port()
         self.grpc_port = free_port()
@@ -56,16 +57,20 @@ class Server:
                 cwd=cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=new_session,  # Its own process group, as a shell's job.
             )
         self.url = f"http://127.0.0.1:{self.port}/v1/models/dae"
 
     def wait_ready(self, timeout: float = 180.0) -> None:
+        """Until REST answers 200 and the gRPC port takes connections (the gRPC worker loads
+        its own models)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_text()[-2000:]}")
             try:
                 if request(self.url, method="GET")[0] == 200:
+                    socket.create_connection(("127.0.0.1", self.grpc_port), 1).close()
                     return
             except OSError:
                 pass
@@ -77,18 +82,31 @@ class Server:
         return self.process.wait(60)
 
     def worker_pids(self) -> list[int]:
-        """The worker processes of the server."""
-        pid = self.process.pid
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
+        """The HTTP worker processes of the server (not the gRPC worker, Envoy's parent)."""
+        return [p for p in children(self.process.pid) if not children(p)]
+
+    def grpc_worker_pid(self) -> int:
+        """The gRPC worker of --grpc_server=envoy (Envoy runs as its child)."""
+        (pid,) = [p for p in children(self.process.pid) if children(p)]
+        return pid
 
     def log_text(self) -> str:
         with open(self.log_path) as f:
             return f.read()
 
     def rss_mib(self) -> float:
-        """The resident memory of the server, its process and its workers together."""
-        return sum(rss_mib(pid) for pid in [self.process.pid, *self.worker_pids()])
+        """The resident memory of the server, its process and its workers (Envoy too) together."""
+        pids = [self.process.pid, *children(self.process.pid)]
+        return sum(rss_mib(pid) for pid in pids + [c for p in pids[1:] for c in children(p)])
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (none once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
 
 
 def rss_mib(pid: int) -> float:

@@ -48,7 +48,8 @@ class TfsGrpcTest(parameterized.TestCase):
         port = free_port()
 
         async def start():
-            server = tfs_grpc.server(lookup, infer, max_batch=8, max_message_bytes=64 << 10)
+            server = tfs_grpc.server(max_message_bytes=64 << 10)
+            tfs_grpc.add_services(server, lookup, infer, max_batch=8)
             server.add_insecure_port(f"127.0.0.1:{port}")
             await server.start()
             return server

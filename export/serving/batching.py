@@ -94,7 +94,7 @@ def model_call(batcher: Batcher | None, runtime: str) -> Infer:
             outputs = served.call(signature, x)
         else:
             outputs = await batcher.run(served, signature, x)
-        metrics.RUNTIME_LATENCY.labels("predict", runtime).observe(
+        metrics.labelled(metrics.RUNTIME_LATENCY, "predict", runtime).observe(
             (time.perf_counter() - start) * 1e6
         )
         return outputs

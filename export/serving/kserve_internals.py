@@ -1,5 +1,5 @@
-"""Every use of the private parts of the serving stack, KServe's and the uvicorn under it, fenced
-here, each with its reason; nothing else in the server touches them. Checked against
+"""Every use of the private parts of the serving stack, KServe's, the uvicorn under it and
+pyvoy's, fenced here, each with its reason; nothing else in the server touches them. Checked against
 CHECKED_VERSIONS (tests/kserve_internals_test.py fails with what to recheck when an installed
 version differs): recheck each use before changing a pin."""
 
@@ -15,6 +15,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import RESTServer
+from pyvoy import PyvoyServer
 from starlette.routing import BaseRoute
 from timing_asgi import TimingMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -27,6 +28,7 @@ CHECKED_VERSIONS = {
     "fastapi": "0.165.0",
     "starlette": "1.10.0",
     "uvicorn": "0.54.0",
+    "pyvoy": "1.3.0",
 }
 
 
@@ -171,3 +173,9 @@ def read_deadline(read_timeout_s: float) -> type[HttpToolsProtocol]:
             self.transport.close()
 
     return ReadDeadline
+
+
+def envoy_admin_address(server: PyvoyServer) -> str:
+    """The host:port of the started Envoy's admin API (its listener drain and stats, for the gRPC
+    worker's graceful stop): pyvoy reads it at start and keeps it, but has no public accessor."""
+    return server._admin_address  # noqa: SLF001

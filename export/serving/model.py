@@ -85,9 +85,9 @@ class AutoencoderModel(Model):
             error = e
             raise
         finally:
-            metrics.REQUESTS.labels(
-                self.name, version, signature, protocol_name, status_name(error)
+            metrics.labelled(
+                metrics.REQUESTS, self.name, version, signature, protocol_name, status_name(error)
             ).inc()
-            metrics.REQUEST_LATENCY.labels(self.name, "predict", protocol_name.upper()).observe(
-                (time.perf_counter() - start) * 1e6
-            )
+            metrics.labelled(
+                metrics.REQUEST_LATENCY, self.name, "predict", protocol_name.upper()
+            ).observe((time.perf_counter() - start) * 1e6)

@@ -45,7 +45,8 @@ def count_unanswered(
     """A predict answered before it reached a model, counted as the app counts its answers:
     the model and version named when they are served (`servable`), else "" (a client's made-up
     names would each add a series for as long as the server runs)."""
-    metrics.REQUESTS.labels(
+    metrics.labelled(
+        metrics.REQUESTS,
         servable.name if servable else "",
         version if servable and version.isdigit() and int(version) in servable.versions else "",
         "serving_default",

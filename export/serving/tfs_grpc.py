@@ -1,6 +1,7 @@
-"""TensorFlow Serving's gRPC API on grpc.aio: PredictionService (Predict, GetModelMetadata) and
-ModelService (GetModelStatus), over the same servables, checks and one-line messages as REST;
-INVALID_ARGUMENT, NOT_FOUND, and RESOURCE_EXHAUSTED for a message over the limit (grpc's own)."""
+"""TensorFlow Serving's gRPC API for grpc.aio (or grpc_asgi.py under Envoy): PredictionService
+(Predict, GetModelMetadata) and ModelService (GetModelStatus), over the same servables, checks
+and one-line messages as REST; INVALID_ARGUMENT, NOT_FOUND, and RESOURCE_EXHAUSTED for a message
+over the limit (grpc's own)."""
 
 import logging
 import time
@@ -55,10 +56,10 @@ class Answering:
         if error is not None:
             status = next((c for k, c in CODES if isinstance(error, k)), grpc.StatusCode.INTERNAL)
         if self.api == "predict":
-            metrics.REQUESTS.labels(
-                self.model, self.version, self.signature, "grpc", status.name
+            metrics.labelled(
+                metrics.REQUESTS, self.model, self.version, self.signature, "grpc", status.name
             ).inc()
-        metrics.REQUEST_LATENCY.labels(self.model, self.api, "GRPC").observe(
+        metrics.labelled(metrics.REQUEST_LATENCY, self.model, self.api, "GRPC").observe(
             (time.perf_counter() - self.start) * 1e6
         )
         if error is None or isinstance(error, grpc.aio.AbortError):
@@ -117,16 +118,21 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             )
 
 
-def server(lookup: Lookup, infer: Infer, max_batch: int, max_message_bytes: int) -> grpc.aio.Server:
-    """The gRPC server of both services (not started; a port still to add). Each forked worker
-    binds the same port: grpc sets SO_REUSEPORT, and the kernel spreads the connections."""
+def add_services(target, lookup: Lookup, infer: Infer, max_batch: int) -> None:
+    """Both services on `target`: a grpc.aio server, or grpc_asgi's app (their generated code
+    registers them on either)."""
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(lookup, infer, max_batch), target
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(lookup), target)
+
+
+def server(max_message_bytes: int) -> grpc.aio.Server:
+    """A grpc.aio server for the services (not started; services and a port still to add). Each
+    forked worker binds the same port: grpc sets SO_REUSEPORT, and the kernel spreads the
+    connections."""
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", -1),
     ]
-    aio_server = grpc.aio.server(options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(lookup, infer, max_batch), aio_server
-    )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(lookup), aio_server)
-    return aio_server
+    return grpc.aio.server(options=options)

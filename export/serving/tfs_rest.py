@@ -68,10 +68,10 @@ def router(lookup: Lookup, infer: Infer, max_batch: int) -> APIRouter:
             raise
         finally:
             version_label = str(served.version) if served else ""
-            metrics.REQUESTS.labels(
-                model, version_label, signature, "rest", metrics.status_of(status)
+            metrics.labelled(
+                metrics.REQUESTS, model, version_label, signature, "rest", metrics.status_of(status)
             ).inc()
-            metrics.REQUEST_LATENCY.labels(model, "predict", "REST").observe(
+            metrics.labelled(metrics.REQUEST_LATENCY, model, "predict", "REST").observe(
                 (time.perf_counter() - start) * 1e6
             )
 

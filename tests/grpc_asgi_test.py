@@ -1,0 +1,256 @@
+"""gRPC's unary calls as an ASGI app (export/serving/grpc_asgi.py), driven in process as an ASGI
+server drives it: TF Serving's services registered by their generated code, answers and status
+codes in the trailers, message framing, compression, limits, metadata, lifespan."""
+
+import asyncio
+import gzip
+import struct
+import urllib.parse
+import zlib
+
+import grpc
+import numpy as np
+from absl.testing import absltest, parameterized
+from tensorflow_serving.apis import predict_pb2
+
+from keras_dae.export.serving import grpc_asgi, tfs_grpc
+from tests.servable_fixtures import infer, lookup
+from tests.tfs_grpc_test import predict_request
+
+PREDICT = "/tensorflow.serving.PredictionService/Predict"
+MAX_BYTES = 16 << 10
+
+
+def framed(message: bytes, compressed: bool = False) -> bytes:
+    return struct.pack(">?I", compressed, len(message)) + message
+
+
+def call(app, body: bytes, path=PREDICT, headers=(), chunk=1 << 20):
+    """(HTTP status, response body, trailers as a dict) of one request, its body sent in chunks."""
+    chunks = [body[i : i + chunk] for i in range(0, len(body), chunk)] or [b""]
+    events = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    sent = []
+
+    async def receive():
+        return events.pop(0) if events else {"type": "http.disconnect"}
+
+    async def send(event):
+        sent.append(event)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": [(b"content-type", b"application/grpc"), *headers],
+    }
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    body = b"".join(e.get("body", b"") for e in sent if e["type"] == "http.response.body")
+    trailers = {
+        k.decode(): v.decode()
+        for e in sent
+        if e["type"] == "http.response.trailers"
+        for k, v in e["headers"]
+    }
+    return start["status"], body, trailers
+
+
+class Recorder(tfs_grpc.PredictionService):
+    """Predict that also keeps the call's metadata."""
+
+    seen = None
+
+    async def Predict(self, request, context):
+        Recorder.seen = context.invocation_metadata()
+        return await super().Predict(request, context)
+
+
+class GrpcAsgiTest(parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.app = grpc_asgi.Server(MAX_BYTES)
+        tfs_grpc.add_services(self.app, lookup, infer, max_batch=8)
+        self.request = predict_request(version=2)
+
+    def assertStatus(self, trailers, code: grpc.StatusCode, details: str = ""):
+        self.assertEqual(int(trailers["grpc-status"]), code.value[0], trailers)
+        self.assertIn(details, urllib.parse.unquote(trailers.get("grpc-message", "")))
+
+    def test_predict_answers_as_the_servicer(self):
+        status, body, trailers = call(self.app, framed(self.request.SerializeToString()))
+        self.assertEqual(status, 200)
+        self.assertStatus(trailers, grpc.StatusCode.OK)
+        self.assertEqual(body[0], 0)
+        self.assertEqual(struct.unpack(">I", body[1:5])[0], len(body) - 5)
+        answer = predict_pb2.PredictResponse.FromString(body[5:])
+        self.assertEqual(answer.model_spec.version.value, 2)
+        (output,) = answer.outputs.values()
+        values = (
+            np.frombuffer(output.tensor_content, np.float32)
+            if output.tensor_content
+            else (np.asarray(output.float_val, np.float32))
+        )
+        np.testing.assert_allclose(values, 0.25 * 784 * 2, rtol=1e-6)
+
+    def test_body_in_many_chunks(self):
+        _, body, trailers = call(self.app, framed(self.request.SerializeToString()), chunk=7)
+        self.assertStatus(trailers, grpc.StatusCode.OK)
+        self.assertGreater(len(body), 5)
+
+    @parameterized.parameters(
+        ("gzip", lambda m: gzip.compress(m)),
+        ("deflate", lambda m: zlib.compress(m)),
+    )
+    def test_compressed_request(self, encoding, compress):
+        body = framed(compress(self.request.SerializeToString()), compressed=True)
+        _, _, trailers = call(self.app, body, headers=[(b"grpc-encoding", encoding.encode())])
+        self.assertStatus(trailers, grpc.StatusCode.OK)
+
+    def test_gzip_bomb_stops_at_the_limit(self):
+        bomb = framed(gzip.compress(b"\0" * (MAX_BYTES * 64)), compressed=True)
+        self.assertLess(len(bomb), MAX_BYTES)
+        _, body, trailers = call(self.app, bomb, headers=[(b"grpc-encoding", b"gzip")])
+        self.assertStatus(trailers, grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than max")
+        self.assertEqual(body, b"")
+
+    @parameterized.named_parameters(
+        ("cut_short", lambda m: gzip.compress(m)[:-8]),  # Its CRC and size gone.
+        ("junk_after", lambda m: gzip.compress(m) + b"junk"),
+        ("not_gzip", lambda m: m),
+    )
+    def test_gzip_message_not_one_whole_stream_is_internal(self, damage):
+        body = framed(damage(self.request.SerializeToString()), compressed=True)
+        _, _, trailers = call(self.app, body, headers=[(b"grpc-encoding", b"gzip")])
+        self.assertStatus(trailers, grpc.StatusCode.INTERNAL, "gzip")
+
+    def test_long_details_are_cut(self):
+        bad = predict_request(name="x" * 70_000)  # Over MAX_BYTES: a roomier app.
+        app = grpc_asgi.Server(1 << 20)
+        tfs_grpc.add_services(app, lookup, infer, max_batch=8)
+        _, _, trailers = call(app, framed(bad.SerializeToString()))
+        self.assertStatus(trailers, grpc.StatusCode.NOT_FOUND, "Servable not found")
+        self.assertLessEqual(len(trailers["grpc-message"]), grpc_asgi.MAX_DETAILS)
+        self.assertTrue(trailers["grpc-message"].endswith("..."))
+
+    def test_unknown_encoding_is_unimplemented(self):
+        body = framed(b"x", compressed=True)
+        _, _, trailers = call(self.app, body, headers=[(b"grpc-encoding", b"snappy")])
+        self.assertStatus(trailers, grpc.StatusCode.UNIMPLEMENTED, "'snappy'")
+
+    def test_message_over_the_limit_refused_from_its_length_prefix(self):
+        body = struct.pack(">?I", False, MAX_BYTES + 1) + b"\0" * 10  # Only the start sent.
+        _, _, trailers = call(self.app, body)
+        self.assertStatus(
+            trailers,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"Received message larger than max ({MAX_BYTES + 1} vs. {MAX_BYTES})",
+        )
+
+    @parameterized.named_parameters(
+        ("empty", b""),
+        ("short_prefix", b"\0\0\0"),
+        ("truncated", struct.pack(">?I", False, 100) + b"\0" * 10),
+        ("two_messages", framed(b"") + framed(b"")),
+    )
+    def test_bad_framing_is_internal(self, body):
+        _, _, trailers = call(self.app, body)
+        self.assertStatus(trailers, grpc.StatusCode.INTERNAL)
+
+    def test_message_not_a_request_is_internal(self):
+        _, _, trailers = call(self.app, framed(b"\xff\xff\xff"))
+        self.assertStatus(trailers, grpc.StatusCode.INTERNAL, "Exception deserializing request!")
+
+    def test_servicer_error_code_and_its_line_then_next_is_answered(self):
+        bad = predict_request(name="nöpe")
+        _, _, trailers = call(self.app, framed(bad.SerializeToString()))
+        self.assertStatus(trailers, grpc.StatusCode.NOT_FOUND, "nöpe")
+        self.assertTrue(trailers["grpc-message"].isascii())  # Percent-encoded, as gRPC's spec.
+        _, _, trailers = call(self.app, framed(self.request.SerializeToString()))
+        self.assertStatus(trailers, grpc.StatusCode.OK)
+
+    def test_unregistered_method_and_the_base_servicers_unimplemented(self):
+        _, _, trailers = call(self.app, framed(b""), path="/tensorflow.serving.Nope/Predict")
+        self.assertStatus(trailers, grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+        path = "/tensorflow.serving.PredictionService/MultiInference"
+        _, _, trailers = call(self.app, framed(b""), path=path)
+        self.assertStatus(trailers, grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+
+    def test_client_gone_before_its_message_gets_no_answer(self):
+        sent = []
+
+        async def receive():
+            return {"type": "http.disconnect"}
+
+        async def send(event):
+            sent.append(event)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": PREDICT,
+            "headers": [(b"content-type", b"application/grpc")],
+        }
+        with self.assertNoLogs("kserve", "ERROR"):
+            asyncio.run(self.app(scope, receive, send))
+        self.assertEqual(sent, [])
+
+    def test_not_grpc_is_415(self):
+        async def receive():
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        sent = []
+
+        async def send(event):
+            sent.append(event)
+
+        for headers in ([], [(b"content-type", b"application/grpc-web")]):
+            scope = {"type": "http", "method": "POST", "path": PREDICT, "headers": headers}
+            sent.clear()
+            asyncio.run(self.app(scope, receive, send))
+            self.assertEqual(sent[0]["status"], 415, headers)
+        _, _, trailers = call(  # gRPC's own subtypes are gRPC.
+            self.app,
+            framed(self.request.SerializeToString()),
+            headers=[(b"content-type", b"application/grpc+proto")],
+        )
+        self.assertStatus(trailers, grpc.StatusCode.OK)
+
+    def test_metadata_without_the_transports_headers(self):
+        app = grpc_asgi.Server(MAX_BYTES)
+        tfs_grpc.add_services(app, lookup, infer, max_batch=8)
+        app.methods[PREDICT] = app.handler(PREDICT)._replace(
+            unary_unary=Recorder(lookup, infer, 8).Predict
+        )
+        headers = [(b"x-request-id", b"abc"), (b"te", b"trailers"), (b"grpc-timeout", b"5S")]
+        _, _, trailers = call(app, framed(self.request.SerializeToString()), headers=headers)
+        self.assertStatus(trailers, grpc.StatusCode.OK)
+        self.assertEqual([(m.key, m.value) for m in Recorder.seen], [("x-request-id", "abc")])
+
+    def test_lifespan_runs_startup_and_reports_its_failure(self):
+        ran = []
+
+        def failing():
+            ran.append("startup")
+            raise SystemExit(1)
+
+        for startup, expected in ((lambda: ran.append("startup"), "complete"), (failing, "failed")):
+            app = grpc_asgi.Server(MAX_BYTES, startup)
+            events = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+            sent = []
+
+            async def receive(events=events):
+                return events.pop(0)
+
+            async def send(event, sent=sent):
+                sent.append(event)
+
+            asyncio.run(app({"type": "lifespan"}, receive, send))
+            self.assertEqual(sent[0]["type"], f"lifespan.startup.{expected}")
+        self.assertEqual(ran, ["startup", "startup"])
+
+
+if __name__ == "__main__":
+    absltest.main()
