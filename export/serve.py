@@ -191,7 +191,9 @@ def main(argv):
             return serve(prog, listening, config, metrics_dir, index, respawned)
         listening.close()  # Not Envoy's: the HTTP workers' connections only.
         settings = {"argv": sys.argv, "metrics_dir": metrics_dir, "respawned": respawned}
-        return envoy_worker.serve(FLAGS.grpc_port, settings, FLAGS.grace_seconds)
+        return envoy_worker.serve(
+            FLAGS.grpc_port, settings, FLAGS.grace_seconds, FLAGS.read_timeout_seconds
+        )
 
     sys.exit(
         workers.run(

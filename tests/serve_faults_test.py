@@ -12,6 +12,8 @@ import re
 import shutil
 import signal
 import socket
+import struct
+import subprocess
 import tempfile
 import threading
 import time
@@ -401,6 +403,38 @@ class EnvoyWorkerTest(ServerTestCase):
         replaced(worker, signal.SIGKILL)  # The worker killed: Envoy ends with it (PDEATHSIG).
         self.assertTrue(wait_until(lambda: not alive(envoy), 30))
         self.assertIsNone(server.process.poll())
+
+    def test_a_call_whose_body_stalls_past_the_read_timeout_is_ended(self):
+        """Before: held until Envoy's 5-minute stream idle timeout (REST's 408 came at 1 s)."""
+        flags = ("--runtime=litert", "--grpc_server=envoy", "--read_timeout_seconds=1")
+        server = self.start(fresh_export("envoy-stall"), *flags)
+        message = predict_pb2.PredictRequest()
+        message.model_spec.name = "dae"
+        message.inputs["images"].CopyFrom(tensors.to_proto(np.zeros((1, 784), np.float32)))
+        body = struct.pack(">?I", False, message.ByteSize()) + message.SerializeToString()
+
+        def curl(stall_s: float) -> str:  # HTTP status of the call, its body sent in two halves
+            sent = subprocess.Popen(
+                ["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
+                 "-X", "POST", "-H", "content-type: application/grpc", "-T", "-",
+                 f"http://127.0.0.1:{server.grpc_port}/tensorflow.serving.PredictionService/Predict"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            )  # fmt: skip
+            sent.stdin.write(body[:100])
+            sent.stdin.flush()
+            time.sleep(stall_s)
+            try:
+                sent.stdin.write(body[100:])
+                sent.stdin.close()
+            except BrokenPipeError:  # curl already told of the end.
+                pass
+            status = sent.stdout.read().decode()
+            sent.wait(30)
+            return status
+
+        self.assertEqual(curl(0.1), "200")
+        self.assertEqual(curl(3.0), "000")  # The stream ended by Envoy: no answer.
+        self.assertEqual(grpc_predict(server)[0], grpc.StatusCode.OK)
 
     @parameterized.parameters("supervisor", "process_group")
     def test_server_stop_finishes_the_calls_in_flight(self, signalled):

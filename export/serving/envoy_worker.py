@@ -50,14 +50,35 @@ async def _drain(server: PyvoyServer, grace_s: float) -> None:
         pass
 
 
-async def _serve(port: int, settings: dict, grace_s: float) -> int:
+class _Server(PyvoyServer):
+    """pyvoy's server with REST's --read_timeout_seconds in Envoy's configuration (Envoy's
+    `request_timeout`: the whole request within it, else 408): a half-sent call otherwise held
+    its stream until Envoy's 5-minute idle timeout. pyvoy starts Envoy with what this public
+    method returns."""
+
+    def __init__(self, *args, read_timeout_s: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read_timeout_s = read_timeout_s
+
+    def get_envoy_config(self) -> dict:
+        config = super().get_envoy_config()
+        for listener in config["static_resources"]["listeners"]:
+            for chain in listener["filter_chains"]:
+                for found in chain["filters"]:
+                    if found["name"] == "envoy.filters.network.http_connection_manager":
+                        found["typed_config"]["request_timeout"] = f"{self.read_timeout_s}s"
+        return config
+
+
+async def _serve(port: int, settings: dict, grace_s: float, read_timeout_s: float) -> int:
     stopped_by: list[int] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda sig=sig: (stopped_by.append(sig), stop.set()))
-    server = PyvoyServer(
+    server = _Server(
         APP,
+        read_timeout_s=read_timeout_s,
         address="0.0.0.0",
         port=port,
         lifespan=True,
@@ -89,10 +110,10 @@ async def _serve(port: int, settings: dict, grace_s: float) -> int:
     return 128 + stopped_by[0]
 
 
-def serve(port: int, settings: dict, grace_s: float) -> int:
+def serve(port: int, settings: dict, grace_s: float, read_timeout_s: float) -> int:
     """Runs Envoy with the app (`settings` in ENV) until a stop signal (then 128 + its number)
     or Envoy's end (its status as a shell reads it; 1 when the app did not start). In a process
     group of its own, with Envoy: a Ctrl-C (SIGINT to the terminal's group) reached Envoy itself,
     which quit with its calls in flight, where the supervisor's SIGTERM here drains first."""
     os.setpgid(0, 0)
-    return asyncio.run(_serve(port, settings, grace_s))
+    return asyncio.run(_serve(port, settings, grace_s, read_timeout_s))
