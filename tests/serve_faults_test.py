@@ -13,13 +13,15 @@ import shutil
 import signal
 import socket
 import struct
-import subprocess
 import tempfile
 import threading
 import time
 from collections import Counter
 
 import grpc
+import h2.config
+import h2.connection
+import h2.events
 import numpy as np
 from absl.testing import absltest, parameterized
 from prometheus_client.parser import text_string_to_metric_families
@@ -404,36 +406,31 @@ class EnvoyWorkerTest(ServerTestCase):
         self.assertTrue(wait_until(lambda: not alive(envoy), 30))
         self.assertIsNone(server.process.poll())
 
-    def test_a_call_whose_body_stalls_past_the_read_timeout_is_ended(self):
+    def test_a_call_whose_message_stalls_past_the_read_timeout_is_ended(self):
         """Before: held until Envoy's 5-minute stream idle timeout (REST's 408 came at 1 s)."""
         flags = ("--runtime=litert", "--grpc_server=envoy", "--read_timeout_seconds=1")
         server = self.start(fresh_export("envoy-stall"), *flags)
-        message = predict_pb2.PredictRequest()
-        message.model_spec.name = "dae"
-        message.inputs["images"].CopyFrom(tensors.to_proto(np.zeros((1, 784), np.float32)))
-        body = struct.pack(">?I", False, message.ByteSize()) + message.SerializeToString()
-
-        def curl(stall_s: float) -> str:  # HTTP status of the call, its body sent in two halves
-            sent = subprocess.Popen(
-                ["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
-                 "-X", "POST", "-H", "content-type: application/grpc", "-T", "-",
-                 f"http://127.0.0.1:{server.grpc_port}/tensorflow.serving.PredictionService/Predict"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            )  # fmt: skip
-            sent.stdin.write(body[:100])
-            sent.stdin.flush()
-            time.sleep(stall_s)
-            try:
-                sent.stdin.write(body[100:])
-                sent.stdin.close()
-            except BrokenPipeError:  # curl already told of the end.
-                pass
-            status = sent.stdout.read().decode()
-            sent.wait(30)
-            return status
-
-        self.assertEqual(curl(0.1), "200")
-        self.assertEqual(curl(3.0), "000")  # The stream ended by Envoy: no answer.
+        half = struct.pack(">?I", False, 3000) + b"\0" * 100  # A message's first 105 bytes.
+        connection = socket.create_connection(("127.0.0.1", server.grpc_port), timeout=30)
+        self.addCleanup(connection.close)
+        client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        client.initiate_connection()
+        client.send_headers(1, [
+            (":method", "POST"), (":scheme", "http"), (":authority", "127.0.0.1"),
+            (":path", "/tensorflow.serving.PredictionService/Predict"),
+            ("content-type", "application/grpc"), ("te", "trailers"),
+        ])  # fmt: skip
+        client.send_data(1, half)  # The stream left open: the rest never comes.
+        connection.sendall(client.data_to_send())
+        sent, ended = time.monotonic(), None
+        while ended is None:  # A 30 s socket timeout fails the test.
+            data = connection.recv(65536)
+            self.assertTrue(data, "connection closed without ending the call")
+            for event in client.receive_data(data):
+                if isinstance(event, h2.events.StreamReset | h2.events.StreamEnded):
+                    ended = time.monotonic() - sent
+            connection.sendall(client.data_to_send())
+        self.assertGreaterEqual(ended, 0.9)  # Ended by the timeout, not refused at once.
         self.assertEqual(grpc_predict(server)[0], grpc.StatusCode.OK)
 
     @parameterized.parameters("supervisor", "process_group")
@@ -453,7 +450,8 @@ class EnvoyWorkerTest(ServerTestCase):
         ]
         for thread in calls:
             thread.start()
-        time.sleep(0.2)  # Sent: ~0.1 s a call, one call at a time.
+        # The first answered: the others (sent at once, answered one at a time) are in flight.
+        self.assertTrue(wait_until(lambda: answers, 60, every=0.001))
         stopped = time.monotonic()
         if signalled == "supervisor":
             self.assertEqual(server.stop(), 0)
@@ -463,7 +461,7 @@ class EnvoyWorkerTest(ServerTestCase):
         for thread in calls:
             thread.join(60)
         self.assertEqual([code for code, _ in answers], [grpc.StatusCode.OK] * 8)
-        self.assertGreater(max(at for _, at in answers), stopped)  # Some were in flight.
+        self.assertGreater(max(at for _, at in answers), stopped)  # Some were still in flight.
         self.assertFalse(alive(envoy))
 
 
