@@ -346,19 +346,30 @@ class KilledWorkerTest(ServerTestCase):
         self.assertEqual(version_of(server), "1")
 
 
-def grpc_predict(server: Server, rows: int = 1) -> tuple[grpc.StatusCode, float]:
-    """(status, time.monotonic() at the answer) of one TF Serving Predict of `rows` images, on
-    its own channel (raw bytes: the generated stub's classes are TensorFlow's)."""
-    request_ = predict_pb2.PredictRequest()
-    request_.model_spec.name = "dae"
-    request_.inputs["images"].CopyFrom(tensors.to_proto(np.zeros((rows, 784), np.float32)))
-    options = [("grpc.max_receive_message_length", -1)]
-    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=options) as channel:
-        call = channel.unary_unary(
-            "/tensorflow.serving.PredictionService/Predict", lambda m: m, lambda m: m
-        )
+PREDICT = "/tensorflow.serving.PredictionService/Predict"
+
+
+def predict_message(rows: int = 1) -> bytes:
+    """A TF Serving PredictRequest of `rows` images, serialized (sent as raw bytes: the generated
+    stub's classes are TensorFlow's)."""
+    message = predict_pb2.PredictRequest()
+    message.model_spec.name = "dae"
+    message.inputs["images"].CopyFrom(tensors.to_proto(np.zeros((rows, 784), np.float32)))
+    return message.SerializeToString()
+
+
+def grpc_channel(server: Server) -> grpc.Channel:
+    return grpc.insecure_channel(
+        f"127.0.0.1:{server.grpc_port}", options=[("grpc.max_receive_message_length", -1)]
+    )
+
+
+def grpc_predict(server: Server) -> tuple[grpc.StatusCode, float]:
+    """(status, time.monotonic() at the answer) of one Predict on its own channel."""
+    with grpc_channel(server) as channel:
+        call = channel.unary_unary(PREDICT, lambda m: m, lambda m: m)
         try:
-            call(request_.SerializeToString(), timeout=60, wait_for_ready=True)
+            call(predict_message(), timeout=60, wait_for_ready=True)
             code = grpc.StatusCode.OK
         except grpc.RpcError as e:
             code = e.code()
@@ -444,22 +455,23 @@ class EnvoyWorkerTest(ServerTestCase):
         server.wait_ready()
         envoy = children(server.grpc_worker_pid())[0]
         answers = []
-        calls = [
-            threading.Thread(target=lambda: answers.append(grpc_predict(server, rows=1024)))
-            for _ in range(8)
-        ]
-        for thread in calls:
-            thread.start()
-        # The first answered: the others (sent at once, answered one at a time) are in flight.
-        self.assertTrue(wait_until(lambda: answers, 60, every=0.001))
-        stopped = time.monotonic()
-        if signalled == "supervisor":
-            self.assertEqual(server.stop(), 0)
-        else:
-            os.killpg(server.process.pid, signal.SIGINT)
-            self.assertEqual(server.process.wait(60), 0)
-        for thread in calls:
-            thread.join(60)
+        with grpc_channel(server) as channel:
+            # Connected first: the eight calls are streams of one open connection, in flight
+            # from their start (a connection of its own had once come after the stop).
+            grpc.channel_ready_future(channel).result(60)
+            call = channel.unary_unary(PREDICT, lambda m: m, lambda m: m)
+            calls = [call.future(predict_message(1024), timeout=60) for _ in range(8)]
+            for future in calls:
+                future.add_done_callback(lambda f: answers.append((f.code(), time.monotonic())))
+            # The first answered: the others (answered one at a time) are in flight.
+            self.assertTrue(wait_until(lambda: answers, 60, every=0.001))
+            stopped = time.monotonic()
+            if signalled == "supervisor":
+                self.assertEqual(server.stop(), 0)
+            else:
+                os.killpg(server.process.pid, signal.SIGINT)
+                self.assertEqual(server.process.wait(60), 0)
+            self.assertTrue(wait_until(lambda: len(answers) == 8, 60))
         self.assertEqual([code for code, _ in answers], [grpc.StatusCode.OK] * 8)
         self.assertGreater(max(at for _, at in answers), stopped)  # Some were still in flight.
         self.assertFalse(alive(envoy))
