@@ -13,9 +13,9 @@ import numpy as np
 from absl.testing import absltest, parameterized
 from tensorflow_serving.apis import predict_pb2
 
-from keras_dae.export.serving import grpc_asgi, tfs_grpc
+from keras_dae.export.serving import grpc_asgi, routes, tfs_grpc
 from tests.servable_fixtures import infer, lookup
-from tests.tfs_grpc_test import predict_request
+from tests.tfs_grpc_test import predict_request, requests_counted
 
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
 MAX_BYTES = 16 << 10
@@ -217,6 +217,105 @@ class GrpcAsgiTest(parameterized.TestCase):
             headers=[(b"content-type", b"application/grpc+proto")],
         )
         self.assertStatus(trailers, grpc.StatusCode.OK)
+
+    @parameterized.named_parameters(
+        ("body_read_first", 4, 4, 0),  # A 415 before the body ended was a stream reset to curl.
+        ("over_the_limit_not_read_on", 40, 5, 35),
+    )
+    def test_not_grpc_body_read_before_its_415(self, chunks, read, left):
+        events = [
+            {"type": "http.request", "body": b"x" * 4096, "more_body": i < chunks - 1}
+            for i in range(chunks)
+        ]
+        sent = []
+
+        async def receive():
+            return events.pop(0)
+
+        async def send(event):
+            sent.append((event, len(events)))
+
+        scope = {"type": "http", "method": "PUT", "path": "/", "headers": []}
+        asyncio.run(self.app(scope, receive, send))
+        self.assertEqual((sent[0][0]["status"], sent[0][1]), (415, left))
+        self.assertEqual(chunks - len(events), read)
+
+    def test_not_grpc_client_gone_gets_no_answer(self):
+        events = [{"type": "http.request", "body": b"x", "more_body": True}]
+        sent = []
+
+        async def receive():
+            return events.pop(0) if events else {"type": "http.disconnect"}
+
+        async def send(event):
+            sent.append(event)
+
+        scope = {"type": "http", "method": "PUT", "path": "/", "headers": []}
+        asyncio.run(self.app(scope, receive, send))
+        self.assertEqual(sent, [])
+
+    @parameterized.parameters(
+        (b"1S", 1.0), (b"250m", 0.25), (b"99999999u", 99.999999), (b"2M", 120.0), (b"1H", 3600.0),
+        (b"5n", 5e-9), (None, None), (b"", None), (b"1", None), (b"S", None), (b"-1S", None),
+        (b"1.5S", None), (b"123456789S", None), (b"1s", None),
+    )  # fmt: skip
+    def test_grpc_timeout_header(self, header, seconds):
+        found = grpc_asgi.timeout_s(header)
+        self.assertEqual(found if found is None else round(found, 12), seconds)
+
+    def test_deadline_passed_is_deadline_exceeded_and_counted(self):
+        async def never_answers(served, name, x):
+            await asyncio.Event().wait()
+
+        app = grpc_asgi.Server(MAX_BYTES)
+        tfs_grpc.add_services(app, lookup, never_answers, max_batch=8)
+        before = requests_counted("DEADLINE_EXCEEDED")
+        with self.assertNoLogs("kserve", "ERROR"):
+            _, body, trailers = call(
+                app, framed(self.request.SerializeToString()), headers=[(b"grpc-timeout", b"50m")]
+            )
+        self.assertStatus(trailers, grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        self.assertEqual((body, requests_counted("DEADLINE_EXCEEDED")), (b"", before + 1))
+        _, _, trailers = call(  # A deadline not reached: answered.
+            self.app, framed(self.request.SerializeToString()), headers=[(b"grpc-timeout", b"9S")]
+        )
+        self.assertStatus(trailers, grpc.StatusCode.OK)
+
+    def test_calls_refused_before_their_servicer_are_counted(self):
+        app = grpc_asgi.Server(MAX_BYTES, refused=routes.count_grpc_refusal)
+        tfs_grpc.add_services(app, lookup, infer, max_batch=8)
+        message = self.request.SerializeToString()
+        refusals = {
+            "RESOURCE_EXHAUSTED": framed(b"\0" * (MAX_BYTES + 1)),
+            "INTERNAL": framed(message)[:-1],  # Cut short.
+            "UNIMPLEMENTED": framed(message, compressed=True),  # No grpc-encoding.
+        }
+        for status, body in refusals.items():
+            before = requests_counted(status, model="", version="")
+            _, _, trailers = call(app, body)
+            self.assertStatus(trailers, grpc.StatusCode[status])
+            self.assertEqual(requests_counted(status, model="", version=""), before + 1, status)
+        before = requests_counted("UNIMPLEMENTED", model="", version="")
+        call(app, framed(message), path="/tensorflow.serving.PredictionService/Nothing")
+        self.assertEqual(requests_counted("UNIMPLEMENTED", model="", version=""), before)
+
+    def test_deadline_passed_before_the_message_came_is_counted(self):
+        async def receive():
+            await asyncio.Event().wait()
+
+        sent = []
+
+        async def send(event):
+            sent.append(event)
+
+        app = grpc_asgi.Server(MAX_BYTES, refused=routes.count_grpc_refusal)
+        tfs_grpc.add_services(app, lookup, infer, max_batch=8)
+        headers = [(b"content-type", b"application/grpc"), (b"grpc-timeout", b"20m")]
+        scope = {"type": "http", "method": "POST", "path": PREDICT, "headers": headers}
+        before = requests_counted("DEADLINE_EXCEEDED", model="", version="")
+        asyncio.run(app(scope, receive, send))
+        self.assertIn((b"grpc-status", b"4"), sent[-1]["headers"])
+        self.assertEqual(requests_counted("DEADLINE_EXCEEDED", model="", version=""), before + 1)
 
     def test_metadata_without_the_transports_headers(self):
         app = grpc_asgi.Server(MAX_BYTES)

@@ -1,5 +1,6 @@
 """--model_config_file's parsing, checks, version policies, labels and reload (no server)."""
 
+import json
 import os
 import tempfile
 
@@ -161,6 +162,17 @@ class ReloadTest(absltest.TestCase):
         self.write(one_model("name: 'ae' base_path: '/models/ae/saved_model'"))  # Written again.
         config.poll(applied.append)
         self.assertEqual([e.name for e in applied.pop()], ["ae"])
+
+    def test_config_as_another_process_read_it_then_polls_the_file(self):
+        state = json.loads(json.dumps(ConfigFile(self.path).state()))  # As Envoy's worker gets it.
+        self.write(one_model("name: 'ae' base_path: '/models/ae/saved_model'"))
+        config, applied = ConfigFile(self.path, state), []
+        self.assertLen(config.entries, 4)  # What was read, not the file now.
+        config.poll(applied.append)
+        self.assertEqual([e.name for e in applied.pop()], ["ae"])
+        unchanged = ConfigFile(self.path, json.loads(json.dumps(config.state())))
+        unchanged.poll(applied.append)
+        self.assertEqual((applied, [e.name for e in unchanged.entries]), ([], ["ae"]))
 
     def test_missing_file_at_start_is_one_line(self):
         with self.assertRaisesRegex(ExportError, "nowhere.config: No such file or directory"):

@@ -3,9 +3,11 @@ driven by Google's own tensorflow-serving-api stubs: answers, metadata, status, 
 
 import asyncio
 import threading
+import time
 
 import grpc
 import numpy as np
+import prometheus_client
 import tensorflow as tf
 from absl.testing import absltest, parameterized
 from tensorflow_serving.apis import (
@@ -160,6 +162,73 @@ class TfsGrpcTest(parameterized.TestCase):
             self.predict.Classify(request, 10)
         self.assertEqual(raised.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("model 'dae' has no classify signatures", raised.exception.details())
+
+
+def requests_counted(status: str, model: str = "dae", version: str = "2") -> float:
+    labels = {"model_name": model, "version": version, "signature": "serving_default"}
+    labels.update(protocol="grpc", status=status)
+    found = prometheus_client.REGISTRY.get_sample_value(
+        ":tensorflow:serving:request_count_total", labels
+    )
+    return found or 0.0
+
+
+class CallEndedTest(absltest.TestCase):
+    """A call whose client's deadline passes, or which its client cancels, while the model runs:
+    counted as DEADLINE_EXCEEDED or CANCELLED, no error logged (grpc.aio cancels the servicer:
+    it was counted INTERNAL, with an ERROR line)."""
+
+    def setUp(self):
+        super().setUp()
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.started = threading.Event()
+        port = free_port()
+
+        async def never_answers(served, name, x):
+            self.started.set()
+            await asyncio.Event().wait()
+
+        async def start():
+            server = tfs_grpc.server(max_message_bytes=64 << 10)
+            tfs_grpc.add_services(server, lookup, never_answers, max_batch=8)
+            server.add_insecure_port(f"127.0.0.1:{port}")
+            await server.start()
+            return server
+
+        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(30)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.predict = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+
+    def tearDown(self):
+        self.channel.close()
+        asyncio.run_coroutine_threadsafe(self.server.stop(0), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        super().tearDown()
+
+    def wait_for_count(self, status: str, value: float) -> None:
+        deadline = time.monotonic() + 30
+        while requests_counted(status) != value and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertEqual(requests_counted(status), value)
+
+    def test_deadline_passed_is_counted_deadline_exceeded(self):
+        before = requests_counted("DEADLINE_EXCEEDED")
+        with self.assertNoLogs("kserve", "ERROR"):
+            with self.assertRaises(grpc.RpcError) as raised:
+                self.predict.Predict(predict_request(), 0.5)
+            self.assertEqual(raised.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+            self.wait_for_count("DEADLINE_EXCEEDED", before + 1)
+        self.assertEqual(requests_counted("INTERNAL"), 0)
+
+    def test_cancelled_by_its_client_is_counted_cancelled(self):
+        before = requests_counted("CANCELLED")
+        with self.assertNoLogs("kserve", "ERROR"):
+            call = self.predict.Predict.future(predict_request(), 30)
+            self.assertTrue(self.started.wait(30))
+            call.cancel()
+            self.wait_for_count("CANCELLED", before + 1)
+        self.assertEqual(requests_counted("INTERNAL"), 0)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ gzip/deflate from the client), grpc-status and grpc-message in the trailers. Mea
 no-op call costs 140 us of server CPU against grpc.aio's 460 us; connectrpc's ASGI server, which
 does this and more, 460 us, so it is not used."""
 
+import asyncio
 import collections
 import inspect
 import logging
@@ -22,22 +23,42 @@ TRANSPORT_HEADERS = frozenset(
 )
 ACCEPT_ENCODING = (b"grpc-accept-encoding", b"identity,gzip,deflate")
 MAX_DETAILS = 1000  # Characters of a status's details sent.
+DEADLINE_EXCEEDED = "Deadline Exceeded"  # grpc's words.
 _OK = grpc.StatusCode.OK
 
 
-class Context:
-    """The part of grpc.aio's ServicerContext servicers use: metadata, abort, code and details."""
+TIMEOUT_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
 
-    def __init__(self, headers):
+
+def timeout_s(header: bytes | None) -> float | None:
+    """grpc-timeout's seconds (gRPC's spec: up to 8 digits and a unit); None for none, or one
+    that does not parse (grpc's own server ignores it too)."""
+    if not header or len(header) > 9 or header[-1:] not in TIMEOUT_UNITS:
+        return None
+    digits = header[:-1]
+    return int(digits) * TIMEOUT_UNITS[header[-1:]] if digits.isdigit() else None
+
+
+class Context:
+    """The part of grpc.aio's ServicerContext servicers use: metadata, abort, code and details,
+    the time left before the call's deadline."""
+
+    def __init__(self, headers, deadline: float | None = None):
         self.metadata = tuple(
             Metadatum(key.decode("latin-1"), value.decode("latin-1"))
             for key, value in headers
             if not key.startswith(b":") and key.decode("latin-1") not in TRANSPORT_HEADERS
         )
         self.status, self.details = None, ""
+        self.deadline = deadline  # On the event loop's clock.
 
     def invocation_metadata(self):
         return self.metadata
+
+    def time_remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - asyncio.get_running_loop().time())
 
     def set_code(self, code: grpc.StatusCode) -> None:
         self.status = code
@@ -110,16 +131,18 @@ def _grpc_message(details: str) -> bytes:
 
 class Server:
     """The ASGI app, with grpc.aio's two registration methods (what generated code calls);
-    `startup` and `shutdown` run at ASGI's lifespan events."""
+    `startup` and `shutdown` run at ASGI's lifespan events; `refused(method, code)` hears of
+    each call answered before its servicer ran (which counts the others)."""
 
     def __init__(
         self,
         max_message_bytes: int,
         startup: Callable[[], object] = lambda: None,
         shutdown: Callable[[], object] = lambda: None,
+        refused: Callable[[str, grpc.StatusCode], object] = lambda method, code: None,
     ):
         self.max_message_bytes = max_message_bytes
-        self.startup, self.shutdown = startup, shutdown
+        self.startup, self.shutdown, self.refused = startup, shutdown, refused
         self.generic: list[grpc.GenericRpcHandler] = []
         self.methods: dict[str, grpc.RpcMethodHandler] = {}
 
@@ -150,12 +173,17 @@ class Server:
         if scope["method"] != "POST" or not (
             kind == b"application/grpc" or kind.startswith(b"application/grpc+")
         ):  # gRPC's spec: 415 for a request that is not gRPC (gRPC-Web's framing differs).
+            if not await self._discarded(receive):
+                return None
             await send({"type": "http.response.start", "status": 415, "headers": []})
             return await send({"type": "http.response.body", "body": b""})
         try:
             code, details, payload = await self._answer(scope, headers, receive)
         except ClientGone:
             return None
+        except Failed as e:
+            self.refused(scope["path"], e.code)
+            code, details, payload = e.code, e.details, b""
         trailers = [(b"grpc-status", b"%d" % code.value[0])]
         if details:
             trailers.append((b"grpc-message", _grpc_message(details)))
@@ -168,30 +196,37 @@ class Server:
         return None
 
     async def _answer(self, scope, headers, receive) -> tuple[grpc.StatusCode, str, bytes]:
-        """(status, details, length-prefixed response or b"") of one call."""
+        """(status, details, length-prefixed response or b"") of a call its servicer ran;
+        Failed for one refused before (its method, deadline, size, framing, encoding)."""
         handler = self.handler(scope["path"])
         if handler is None:
-            return grpc.StatusCode.UNIMPLEMENTED, "Method not found!", b""
-        context = Context(scope["headers"])
+            raise Failed(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+        timeout = timeout_s(headers.get(b"grpc-timeout"))
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         try:
-            body = await self._body(receive)
-            encoding = headers.get(b"grpc-encoding", b"identity").decode("latin-1")
-            message = _message_of(body, encoding, self.max_message_bytes)
-            try:
-                request = handler.request_deserializer(message)
-            except Exception:  # noqa: BLE001  (grpc's answer to a message it cannot parse)
-                return grpc.StatusCode.INTERNAL, "Exception deserializing request!", b""
-            answer = handler.unary_unary(request, context)
-            if inspect.isawaitable(answer):
-                answer = await answer
+            async with asyncio.timeout_at(deadline):
+                body = await self._body(receive)
+        except TimeoutError:
+            raise Failed(grpc.StatusCode.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED) from None
+        encoding = headers.get(b"grpc-encoding", b"identity").decode("latin-1")
+        message = _message_of(body, encoding, self.max_message_bytes)
+        try:
+            request = handler.request_deserializer(message)
+        except Exception:  # noqa: BLE001  (grpc's answer to a message it cannot parse)
+            raise Failed(grpc.StatusCode.INTERNAL, "Exception deserializing request!") from None
+        context = Context(scope["headers"], deadline)
+        running = asyncio.timeout_at(deadline)  # The servicer counts a call it ends.
+        try:
+            async with running:
+                answer = handler.unary_unary(request, context)
+                if inspect.isawaitable(answer):
+                    answer = await answer
             response = handler.response_serializer(answer)
-        except Failed as e:
-            return e.code, e.details, b""
-        except ClientGone:
-            raise
         except grpc.aio.AbortError:
             return context.status, context.details, b""
         except Exception as e:  # noqa: BLE001  (grpc.aio's answer to a servicer's exception)
+            if isinstance(e, TimeoutError) and running.expired():
+                return grpc.StatusCode.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED, b""
             if context.status not in (None, _OK):
                 return context.status, context.details, b""
             logger.exception("gRPC %s failed", scope["path"])
@@ -216,6 +251,18 @@ class Server:
             if len(body) > self.max_message_bytes + 5:
                 raise Failed(grpc.StatusCode.INTERNAL, "a unary call takes one whole message")
         return bytes(body)
+
+    async def _discarded(self, receive) -> bool:
+        """The body of a request refused unread, read up to the message limit (a 415 sent before
+        a 3 MB body ended was an HTTP/2 stream reset to curl); False if the client went away."""
+        seen, more = 0, True
+        while more and seen <= self.max_message_bytes + 5:
+            event = await receive()
+            if event["type"] == "http.disconnect":
+                return False
+            seen += len(event.get("body", b""))
+            more = event.get("more_body", False)
+        return True
 
     async def _lifespan(self, receive, send) -> None:
         while True:

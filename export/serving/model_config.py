@@ -105,25 +105,33 @@ def parse(text: str, path: str) -> list[ModelEntry]:
     return entries
 
 
-def read(path: str) -> list[ModelEntry]:
+def _text_of(path: str) -> str:
     try:
         with open(path) as f:
-            text = f.read()
+            return f.read()
     except OSError as e:
         raise ExportError(f"{path}: {e.strerror}") from None
     except UnicodeDecodeError:
         raise ExportError(f"{path}: not text (UTF-8)") from None
-    return parse(text, path)
 
 
 class ConfigFile:
     """The config file, read again by `poll`: a changed, good file is applied; a changed, bad
     one, or one its application refuses, is one warning and the old configuration stays."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, state: dict | None = None):
+        """The file read now, or as another process read it (its `state()`): Envoy's gRPC
+        worker starts on the configuration the HTTP workers start on, not on a newer file."""
         self.path = path
-        self.entries = read(path)
-        self._seen = self._stamp()
+        if state is None:
+            self.text, self._seen = _text_of(path), self._stamp()
+        else:
+            self.text, self._seen = state["text"], state["seen"] and tuple(state["seen"])
+        self.entries = parse(self.text, path)
+
+    def state(self) -> dict:
+        """What ConfigFile(path, state) starts from: the text read and the file's stamp then."""
+        return {"text": self.text, "seen": self._seen}
 
     def _stamp(self):
         try:
@@ -140,9 +148,11 @@ class ConfigFile:
             return
         self._seen = stamp
         try:
-            entries = read(self.path)
+            text = _text_of(self.path)
+            entries = parse(text, self.path)
             if entries != self.entries:
                 apply(entries)
                 self.entries = entries
+            self.text = text
         except ExportError as e:
             logging.warning("model config not reloaded, the old one serves on: %s", e)

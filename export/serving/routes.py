@@ -9,6 +9,7 @@ import functools
 import logging
 import re
 
+import grpc
 from fastapi import FastAPI
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from starlette.exceptions import HTTPException
@@ -37,6 +38,11 @@ PREDICT_URLS = (
     ("rest", re.compile(r"/v1/models/([^/:]+)(?:/versions/([^/:]+)|/labels/[^/:]+)?:predict")),
     ("v2_rest", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")),
 )
+
+GRPC_PREDICT_METHODS = {  # Each gRPC predict method's protocol in the metrics.
+    "/tensorflow.serving.PredictionService/Predict": "grpc",
+    "/inference.GRPCInferenceService/ModelInfer": "v2_grpc",
+}
 
 
 def count_unanswered(
@@ -76,6 +82,14 @@ def count_v2_grpc_refusal(lookup: Lookup, method: str, request, error: Exception
         and not served(lookup, request.model_name)
     ):
         count_unanswered(None, "", "v2_grpc", "NOT_FOUND")
+
+
+def count_grpc_refusal(method: str, code: grpc.StatusCode) -> None:
+    """A gRPC predict refused before its message was read (its deadline, size, framing or
+    encoding: under Envoy, grpc_asgi.py's refusals), counted with no model named."""
+    protocol_name = GRPC_PREDICT_METHODS.get(method)
+    if protocol_name:
+        count_unanswered(None, "", protocol_name, code.name)
 
 
 def served(lookup: Lookup, model_name: str) -> Servable | None:

@@ -3,6 +3,7 @@
 and one-line messages as REST; INVALID_ARGUMENT, NOT_FOUND, and RESOURCE_EXHAUSTED for a message
 over the limit (grpc's own)."""
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -53,7 +54,11 @@ class Answering:
 
     async def __aexit__(self, kind, error, _):
         status = grpc.StatusCode.OK
-        if error is not None:
+        if isinstance(error, asyncio.CancelledError):  # The client's deadline, or it went away.
+            remaining = self.context.time_remaining()
+            expired = remaining is not None and remaining <= 0
+            status = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+        elif error is not None:
             status = next((c for k, c in CODES if isinstance(error, k)), grpc.StatusCode.INTERNAL)
         if self.api == "predict":
             metrics.labelled(
@@ -62,8 +67,8 @@ class Answering:
         metrics.labelled(metrics.REQUEST_LATENCY, self.model, self.api, "GRPC").observe(
             (time.perf_counter() - self.start) * 1e6
         )
-        if error is None or isinstance(error, grpc.aio.AbortError):
-            return False
+        if error is None or isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError)):
+            return False  # Answered, or nobody waits for the answer (no log: not a failure).
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         if status is grpc.StatusCode.INTERNAL:
             logger.error("gRPC %s failed: %s: %s", self.api, type(error).__name__, message)
