@@ -446,6 +446,15 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
         "one more process's memory.",
         **define,
     )
+    flags.DEFINE_integer(
+        "grpc_workers",
+        1,
+        "With --grpc_server=envoy: Envoy's workers on --grpc_port (the kernel spreads the "
+        "connections). 2 keep gRPC answered while one restarts after a death (one alone: "
+        "refused for its restart, ~3 s), each its own process and copy of the models.",
+        lower_bound=1,
+        **define,
+    )
     flags.DEFINE_string(
         "model_config_file",
         None,
@@ -686,6 +695,24 @@ def define_soak_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
         "rate", 1000, "Requests/s of the steady load (hey's fixed rate).", lower_bound=1, **define
     )
     flags.DEFINE_integer("connections", 8, "Connections of the load.", lower_bound=1, **define)
+    flags.DEFINE_integer(
+        "grpc_rate",
+        0,
+        "Also TF Serving gRPC predicts/s of the soaked model (its Python stub, one channel); 0: "
+        "REST only.",
+        lower_bound=0,
+        **define,
+    )
+    flags.DEFINE_enum(
+        "grpc_server",
+        "grpcio",
+        ["grpcio", "envoy"],
+        "The server's --grpc_server, with --grpc_rate.",
+        **define,
+    )
+    flags.DEFINE_integer(
+        "grpc_workers", 1, "The server's --grpc_workers, with --grpc_rate.", lower_bound=1, **define
+    )
     flags.DEFINE_integer("workers", 2, "Server workers (--workers).", lower_bound=1, **define)
     flags.DEFINE_float(
         "publish_seconds", 30, "A new version is published this often.", lower_bound=1, **define

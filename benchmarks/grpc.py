@@ -42,13 +42,18 @@ SETUPS = {  # gRPC on Envoy's worker, and on each worker's grpc.aio server.
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
 
 
-def grpc_body(rest_body: bytes) -> bytes:
-    """The REST body's digit as one length-prefixed gRPC message of a PredictRequest."""
+def predict_request(rest_body: bytes) -> predict_pb2.PredictRequest:
+    """The REST body's digit as TF Serving's PredictRequest for the model dae."""
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "dae"
     x = np.asarray(json.loads(rest_body)["instances"], np.float32)
     request.inputs["images"].CopyFrom(tensors.to_proto(x))
-    message = request.SerializeToString()
+    return request
+
+
+def grpc_body(rest_body: bytes) -> bytes:
+    """The REST body's PredictRequest as one length-prefixed gRPC message."""
+    message = predict_request(rest_body).SerializeToString()
     return struct.pack(">?I", False, len(message)) + message
 
 

@@ -51,17 +51,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(prog: str, what: str, port: int, log, *server_flags: str) -> subprocess.Popen:
+def start_server(
+    prog: str, what: str, port: int, log, *server_flags: str, grpc_port: int = 0
+) -> subprocess.Popen:
     """`python -m export.serve` with `server_flags` (what to serve: --export_dir or
-    --model_config_file, and more), REST only, on `port`, its output in `log`, once it answers;
-    `prog: error:` and exit when it does not start within 3 minutes."""
+    --model_config_file, and more), on `port` (and `grpc_port`; 0: REST only), its output in
+    `log`, once it answers; `prog: error:` and exit when it does not start within 3 minutes."""
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "export.serve",
             f"--port={port}",
-            "--grpc_port=0",  # REST only: no port 8500 shared with another server.
+            f"--grpc_port={grpc_port}",  # Not 8500: no port shared with another server.
             f"--workers={FLAGS.workers}",
             *server_flags,
         ],
@@ -73,6 +75,8 @@ def start_server(prog: str, what: str, port: int, log, *server_flags: str) -> su
     while time.monotonic() < deadline and server.poll() is None:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/dae", timeout=5)
+            if grpc_port:  # Envoy's gRPC worker may start after the HTTP workers.
+                socket.create_connection(("127.0.0.1", grpc_port), 5).close()
             return server
         except OSError:
             time.sleep(0.3)
@@ -87,7 +91,7 @@ def memory_mib(pid: int) -> dict:
     pids, found = [], [pid]
     while found:  # The server's process tree.
         pids += found
-        found = [c for p in found for c in _children(p)]
+        found = [c for p in found for c in children(p)]
     total = {"Rss": 0, "Pss": 0}
     for p in pids:
         with open(f"/proc/{p}/smaps_rollup") as f:
@@ -100,9 +104,13 @@ def memory_mib(pid: int) -> dict:
     }
 
 
-def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(p) for p in f.read().split()]
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (none once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
 
 
 WRK_SCRIPT = """

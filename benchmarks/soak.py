@@ -17,6 +17,7 @@ given is only read: versions are published into a temporary copy."""
 
 import collections
 import concurrent.futures
+import functools
 import gzip
 import http.client
 import json
@@ -33,13 +34,16 @@ import tempfile
 import threading
 import time
 
+import grpc
 import numpy as np
 from absl import app
 from matplotlib.figure import Figure
 
-from benchmarks.serving import free_port, request_body, start_server
+from benchmarks.grpc import predict_request
+from benchmarks.serving import children, free_port, request_body, start_server
 from keras_dae import flags
 from keras_dae.export import layout, publish
+from keras_dae.export.serving.tfs_protos import prediction_service_pb2_grpc
 from keras_dae.figures import save
 
 FLAGS = flags.FLAGS
@@ -47,6 +51,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_S = 2.0  # RSS and CPU are sampled this often.
 ODD_CLIENTS_S = 20.0  # An oversized body, a gzip bomb and slow clients this often.
 SLOW_CLIENTS = 10  # Half-sent headers each time.
+GRPC_TIMEOUT_S = 10.0  # A gRPC predict's deadline.
 KEPT_VERSIONS = 3  # Older ones are pruned, as an export kept for months is.
 
 
@@ -66,9 +71,11 @@ def withdraw(export_dir: str, version: int) -> None:
 
 
 def processes(pid: int) -> dict[int, tuple[float, float]]:
-    """{pid: (RSS MiB, CPU seconds)} of the server and its workers."""
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        pids = [pid, *map(int, f.read().split())]
+    """{pid: (RSS MiB, CPU seconds)} of the server, its workers and the gRPC worker's Envoy."""
+    pids, below = [], [pid]
+    while below:  # The server's process tree.
+        pids += below
+        below = [c for p in below for c in children(p)]
     found = {}
     for p in pids:
         try:
@@ -133,6 +140,39 @@ def steady_load(targets: dict[str, tuple[str, str]], seconds: float) -> dict:
         "failed": failed,
         "p50_ms": statistics.median(p50s) if p50s else None,
         "p99_ms": max(p99s) if p99s else None,
+    }
+
+
+def grpc_load(channel: grpc.Channel, request, seconds: float, rate: float) -> dict:
+    """TF Serving's stub on `channel` at `rate` predicts/s for `seconds`, each sent on time
+    (paced from the start, not after the last answer): answered, failed by status code, p50 and
+    p99 in ms."""
+    predict = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
+    latencies, failed, calls = [], collections.Counter(), []
+
+    def answered(call, sent: float) -> None:
+        code = call.code()
+        if code == grpc.StatusCode.OK:
+            latencies.append(time.monotonic() - sent)
+        else:
+            failed[f"gRPC {code.name}"] += 1
+
+    start = time.monotonic()
+    for k in range(int(seconds * rate)):
+        time.sleep(max(start + k / rate - time.monotonic(), 0))
+        call = predict.future(request, timeout=GRPC_TIMEOUT_S)
+        call.add_done_callback(functools.partial(answered, sent=time.monotonic()))
+        calls.append(call)
+    for call in calls:
+        call.exception()  # Until each is done.
+    latencies.sort()
+    return {
+        "answered": len(latencies),
+        "failed": dict(failed),
+        **{
+            f"p{p}_ms": latencies[int(len(latencies) * p / 100)] * 1e3 if latencies else None
+            for p in (50, 99)
+        },
     }
 
 
@@ -356,36 +396,62 @@ def soak(runtime: str, tmp: str, body_path: str) -> dict:
         for label in ("stable", "canary"):
             targets[f"ae/labels/{label}"] = (f"{url}/ae/labels/{label}:predict", ae_body)
     log_path = os.path.join(tmp, f"{runtime}.log")
+    grpc_port = free_port() if FLAGS.grpc_rate else 0
+    if grpc_port:
+        served += [f"--grpc_server={FLAGS.grpc_server}", f"--grpc_workers={FLAGS.grpc_workers}"]
     with open(log_path, "w") as log:
         server = start_server(
-            "benchmarks.soak", runtime, port, log, *served, f"--runtime={runtime}"
-        )
+            "benchmarks.soak", runtime, port, log, *served, f"--runtime={runtime}",
+            grpc_port=grpc_port,
+        )  # fmt: skip
+    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")  # One, as a long-lived client.
+    with open(body_path, "rb") as f:
+        grpc_request = predict_request(f.read())
+
+    def minute(seconds: float) -> dict:
+        """REST's load and, with --grpc_rate, gRPC's at once."""
+        if not grpc_port:
+            return steady_load(targets, seconds)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            grpc_run = pool.submit(grpc_load, channel, grpc_request, seconds, FLAGS.grpc_rate)
+            return {**steady_load(targets, seconds), "grpc": grpc_run.result()}
+
     try:
-        steady_load(targets, 5)  # Warm-up.
+        minute(5)  # Warm-up.
         loads = []
         with Chaos(server, port, export_dir, source, FLAGS.seed, config) as chaos:
             for _ in range(FLAGS.minutes):
-                loads.append(steady_load(targets, 60))
+                loads.append(minute(60))
                 print(json.dumps({"runtime": runtime, **loads[-1]}), file=sys.stderr)
     finally:
+        channel.close()
         server.terminate()
         server.wait(60)
     with open(log_path) as f:
         text = f.read()
     rows = minute_rows(chaos, loads)
-    failed = collections.Counter()
+    failed, grpc_failed = collections.Counter(), collections.Counter()
     for load in loads:
         failed.update(load["failed"])
+        grpc_failed.update(load.get("grpc", {}).get("failed", {}))
     odd = collections.defaultdict(list)
     for kind, answer, seconds in chaos.odd:
         odd[kind, answer].append(seconds)
     workers_rss = [rss for _, s in chaos.samples for p, (rss, _) in s.items() if p != server.pid]
-    answered = sum(r["answered"] for r in rows)
+    answered = sum(r["answered"] + r.get("grpc", {}).get("answered", 0) for r in rows)
     return {
         "runtime": runtime,
         "rows": rows,
         "answered": answered,
         "failed": dict(failed),
+        "grpc": {
+            "server": FLAGS.grpc_server,
+            "workers": FLAGS.grpc_workers if FLAGS.grpc_server == "envoy" else None,
+            "answered": sum(load["grpc"]["answered"] for load in loads),
+            "failed": dict(grpc_failed),
+        }
+        if grpc_port
+        else None,
         "kills": sum(kind == "killed" for _, kind, _ in chaos.events),
         "publishes": sum(kind == "published" for _, kind, _ in chaos.events),
         "withdrawals": sum(kind == "withdrew" for _, kind, _ in chaos.events),
@@ -412,21 +478,29 @@ def soak(runtime: str, tmp: str, body_path: str) -> dict:
     }
 
 
+def _load_cells(load: dict) -> str:
+    why = ", ".join(f"{n} {reason}" for reason, n in load["failed"].items()) or "0"
+    p50, p99 = (f"{load[k]:.2f}" if load[k] is not None else "-" for k in ("p50_ms", "p99_ms"))
+    return f"{load['answered']} | {why} | {p50} | {p99}"
+
+
 def markdown(result: dict) -> str:
+    has_grpc = result["grpc"] is not None
+    grpc_head = " gRPC answered | gRPC failed (why) | gRPC p50 ms | gRPC p99 ms |"
+    head = "| minute | answered | failed (why) | p50 ms | p99 ms |" + (grpc_head * has_grpc)
+    rule = "|---:|---:|---|---:|---:|" + ("---:|---|---:|---:|" * has_grpc)
     lines = [
         f"**{result['runtime']}**",
         "",
-        "| minute | answered | failed (why) | p50 ms | p99 ms | RSS MiB median (max) | cores "
-        "| events |",
-        "|---:|---:|---|---:|---:|---:|---:|---|",
+        head + " RSS MiB median (max) | cores | events |",
+        rule + "---:|---:|---|",
     ]
     for r in result["rows"]:
-        why = ", ".join(f"{n} {reason}" for reason, n in r["failed"].items()) or "0"
         events = "; ".join(f"{k} {', '.join(v)}" for k, v in r["events"].items())
-        p50, p99 = (f"{r[k]:.2f}" if r[k] is not None else "-" for k in ("p50_ms", "p99_ms"))
+        grpc_cells = f" {_load_cells(r['grpc'])} |" if has_grpc else ""
         lines.append(
-            f"| {r['minute']} | {r['answered']} | {why} | {p50} | {p99} "
-            f"| {r['rss_median_mib']:.0f} ({r['rss_max_mib']:.0f}) | {r['cores']} | {events} |"
+            f"| {r['minute']} | {_load_cells(r)} |{grpc_cells} "
+            f"{r['rss_median_mib']:.0f} ({r['rss_max_mib']:.0f}) | {r['cores']} | {events} |"
         )
     return "\n".join(lines)
 

@@ -109,6 +109,8 @@ def main(argv):
                 "one of --export_dir or --model_config_file is required, and no arguments "
                 "(see --help)"
             )
+        if FLAGS.grpc_workers != 1 and FLAGS.grpc_server != "envoy":
+            raise ExportError("--grpc_workers takes --grpc_server=envoy (see --help)")
         path = FLAGS.model_config_file
         config = model_config.ConfigFile(path) if path else None
         runtimes.check_installed(FLAGS.runtime)
@@ -117,7 +119,7 @@ def main(argv):
             workers.check_free(FLAGS.grpc_port)
     metrics_dir = tempfile.mkdtemp(prefix="keras-dae-metrics-")  # The workers' snapshots.
     atexit.register(shutil.rmtree, metrics_dir, True)
-    envoy = bool(FLAGS.grpc_port) and FLAGS.grpc_server == "envoy"
+    envoy = FLAGS.grpc_workers if FLAGS.grpc_port and FLAGS.grpc_server == "envoy" else 0
 
     def worker(index: int, respawned: bool) -> int:
         if index < FLAGS.workers:

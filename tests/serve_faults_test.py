@@ -4,6 +4,7 @@ bodies at the byte limit from many clients at once, a worker killed under load, 
 and gzip bodies, Envoy's gRPC worker killed and stopped. Every wait is on something observable
 (an answer, a log line, a process)."""
 
+import functools
 import gzip
 import http.client
 import json
@@ -416,6 +417,45 @@ class EnvoyWorkerTest(ServerTestCase):
         replaced(worker, signal.SIGKILL)  # The worker killed: Envoy ends with it (PDEATHSIG).
         self.assertTrue(wait_until(lambda: not alive(envoy), 30))
         self.assertIsNone(server.process.poll())
+
+    def test_two_grpc_workers_answer_while_one_restarts(self):
+        """--grpc_workers=2, each killed in turn: one channel's calls go on being answered while
+        the killed one restarts (only a call in flight on its connection may fail); with one
+        gRPC worker the port is refused until it is back."""
+        flags = ("--runtime=litert", "--grpc_server=envoy", "--grpc_workers=2")
+        server = self.start(fresh_export("envoy-two"), *flags)
+
+        def serving(lives: int) -> bool:
+            return server.log_text().count("gRPC worker serving") == lives
+
+        self.assertTrue(wait_until(lambda: serving(2)))
+        outcomes, stop = [], threading.Event()
+
+        def client():
+            with grpc_channel(server) as channel:
+                call = channel.unary_unary(PREDICT, lambda m: m, lambda m: m)
+                while not stop.is_set():
+                    try:
+                        call(predict_message(), timeout=30)
+                        outcomes.append("OK")
+                    except grpc.RpcError as e:
+                        outcomes.append(e.code().name)
+
+        thread = threading.Thread(target=client)
+        thread.start()
+        try:
+            self.assertTrue(wait_until(lambda: outcomes.count("OK") >= 20, 60, every=0.01))
+            for victim, lives in zip(server.grpc_worker_pids(), (3, 4)):
+                before = outcomes.count("OK")
+                os.kill(victim, signal.SIGKILL)
+                self.assertTrue(wait_until(functools.partial(serving, lives)))
+                self.assertGreater(outcomes.count("OK"), before + 20)  # Answered meanwhile.
+        finally:
+            stop.set()
+            thread.join(60)
+        failed = Counter(o for o in outcomes if o != "OK")
+        self.assertLessEqual(sum(failed.values()), 2, failed)
+        self.assertEqual(grpc_predict(server)[0], grpc.StatusCode.OK)
 
     def test_a_call_whose_message_stalls_past_the_read_timeout_is_ended(self):
         """Before: held until Envoy's 5-minute stream idle timeout (REST's 408 came at 1 s)."""

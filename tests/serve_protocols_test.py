@@ -509,7 +509,9 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
             post(self.server.port, "/v1/models/made-up-3/versions/9:predict", huge), 413
         )
         with self.assertRaises(grpc.RpcError) as raised:
-            self.predict.Predict(predict_request(model="made-up-5", x=np.zeros((400, 784), np.float32)), 30)
+            self.predict.Predict(
+                predict_request(model="made-up-5", x=np.zeros((400, 784), np.float32)), 30
+            )
         self.assertEqual(raised.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
         self.assertEqual(self.v2_rest("/versions/7")[0], 404)  # A served model's: counted once.
         v2 = grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub(self.channel)

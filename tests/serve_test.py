@@ -281,6 +281,11 @@ class ServeStartTest(parameterized.TestCase, CliAssertions):
             run_module("export.serve", "--grpc_port=0"), "export.serve", "--export_dir"
         )
 
+    def test_grpc_workers_without_envoy(self):
+        with tempfile.TemporaryDirectory() as d:
+            run = run_module("export.serve", f"--export_dir={d}", "--grpc_workers=2")
+        self.assert_one_line_error(run, "export.serve", "--grpc_workers takes --grpc_server=envoy")
+
     @parameterized.parameters(1, 2)
     def test_no_published_version(self, workers):
         with tempfile.TemporaryDirectory() as empty:

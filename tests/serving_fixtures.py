@@ -85,9 +85,13 @@ class Server:
         """The HTTP worker processes of the server (not the gRPC worker, Envoy's parent)."""
         return [p for p in children(self.process.pid) if not children(p)]
 
+    def grpc_worker_pids(self) -> list[int]:
+        """The gRPC workers of --grpc_server=envoy (each with its Envoy as its child)."""
+        return sorted(p for p in children(self.process.pid) if children(p))
+
     def grpc_worker_pid(self) -> int:
-        """The gRPC worker of --grpc_server=envoy (Envoy runs as its child)."""
-        (pid,) = [p for p in children(self.process.pid) if children(p)]
+        """The gRPC worker (of --grpc_workers=1)."""
+        (pid,) = self.grpc_worker_pids()
         return pid
 
     def log_text(self) -> str:
