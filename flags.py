@@ -441,9 +441,9 @@ def define_serve_flags(flag_values: flags.FlagValues = FLAGS):
         "grpc_server",
         "grpcio",
         ["grpcio", "envoy"],
-        "What answers on --grpc_port. grpcio: each worker's grpc.aio server. envoy: one more "
-        "worker, Envoy (pyvoy) with its own copy of the models: 1.5x the calls a second here, "
-        "one more process's memory.",
+        "What answers on --grpc_port. grpcio: each worker's grpc.aio server. envoy: "
+        "--grpc_workers more workers, each Envoy (pyvoy) with its own copy of the models: 1.4x "
+        "grpcio's LiteRT calls a second here, a process's memory more each.",
         **define,
     )
     flags.DEFINE_integer(

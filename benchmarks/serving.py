@@ -88,12 +88,8 @@ def memory_mib(pid: int) -> dict:
     """Memory of the server, its process and its workers (and the gRPC worker's Envoy): the sum
     of their RSS, and of their PSS (shared pages counted once: the workers share what was loaded
     before the fork)."""
-    pids, found = [], [pid]
-    while found:  # The server's process tree.
-        pids += found
-        found = [c for p in found for c in children(p)]
     total = {"Rss": 0, "Pss": 0}
-    for p in pids:
+    for p in process_tree(pid):
         with open(f"/proc/{p}/smaps_rollup") as f:
             text = f.read()
         for key in total:
@@ -102,6 +98,15 @@ def memory_mib(pid: int) -> dict:
         "server_rss_mib": round(total["Rss"] / 1024, 1),
         "server_pss_mib": round(total["Pss"] / 1024, 1),
     }
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants: the server, its workers, the gRPC workers' Envoys."""
+    pids, below = [], [pid]
+    while below:
+        pids += below
+        below = [c for p in below for c in children(p)]
+    return pids
 
 
 def children(pid: int) -> list[int]:

@@ -40,7 +40,7 @@ from absl import app
 from matplotlib.figure import Figure
 
 from benchmarks.grpc import predict_request
-from benchmarks.serving import children, free_port, request_body, start_server
+from benchmarks.serving import free_port, process_tree, request_body, start_server
 from keras_dae import flags
 from keras_dae.export import layout, publish
 from keras_dae.export.serving.tfs_protos import prediction_service_pb2_grpc
@@ -72,12 +72,8 @@ def withdraw(export_dir: str, version: int) -> None:
 
 def processes(pid: int) -> dict[int, tuple[float, float]]:
     """{pid: (RSS MiB, CPU seconds)} of the server, its workers and the gRPC worker's Envoy."""
-    pids, below = [], [pid]
-    while below:  # The server's process tree.
-        pids += below
-        below = [c for p in below for c in children(p)]
     found = {}
-    for p in pids:
+    for p in process_tree(pid):
         try:
             with open(f"/proc/{p}/status") as f:
                 rss = int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)[1]) / 1024
@@ -404,13 +400,14 @@ def soak(runtime: str, tmp: str, body_path: str) -> dict:
             "benchmarks.soak", runtime, port, log, *served, f"--runtime={runtime}",
             grpc_port=grpc_port,
         )  # fmt: skip
-    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")  # One, as a long-lived client.
+    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}") if grpc_port else None
     with open(body_path, "rb") as f:
         grpc_request = predict_request(f.read())
 
     def minute(seconds: float) -> dict:
-        """REST's load and, with --grpc_rate, gRPC's at once."""
-        if not grpc_port:
+        """REST's load and, with --grpc_rate, gRPC's at once (one channel throughout, as a
+        long-lived client's)."""
+        if channel is None:
             return steady_load(targets, seconds)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             grpc_run = pool.submit(grpc_load, channel, grpc_request, seconds, FLAGS.grpc_rate)
@@ -424,7 +421,8 @@ def soak(runtime: str, tmp: str, body_path: str) -> dict:
                 loads.append(minute(60))
                 print(json.dumps({"runtime": runtime, **loads[-1]}), file=sys.stderr)
     finally:
-        channel.close()
+        if channel is not None:
+            channel.close()
         server.terminate()
         server.wait(60)
     with open(log_path) as f:
@@ -437,6 +435,7 @@ def soak(runtime: str, tmp: str, body_path: str) -> dict:
     odd = collections.defaultdict(list)
     for kind, answer, seconds in chaos.odd:
         odd[kind, answer].append(seconds)
+    # Each process but the supervisor: the workers (and the gRPC workers' Envoys).
     workers_rss = [rss for _, s in chaos.samples for p, (rss, _) in s.items() if p != server.pid]
     answered = sum(r["answered"] + r.get("grpc", {}).get("answered", 0) for r in rows)
     return {

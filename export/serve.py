@@ -3,23 +3,27 @@ KServe's model server:
 
     python -m export.serve --export_dir exports/dae | --model_config_file models.config
         [--runtime savedmodel|litert] [--port 8501] [--grpc_port 8500] [--workers N]
-        [--grpc_server grpcio|envoy]
+        [--grpc_server grpcio|envoy [--grpc_workers N]]
 
 POST /v1/models/dae:predict takes {"instances": ...} or {"inputs": ...} (signature_name
 serving_default, encode or decode); GET /v1/models/dae reports readiness and the versions;
 /metrics and /monitoring/prometheus/metrics are Prometheus's text format."""
 
 import atexit
+import json
 import logging
 import shutil
 import socket
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 from keras_dae import flags
 from keras_dae.core.errors import ExportError, one_line_errors
 
 with one_line_errors(flags.program_name(sys.argv)):  # The base install has no kserve: one line.
+    import grpc
+
     from keras_dae.export.serving import (
         envoy_worker,
         http_server,
@@ -33,12 +37,20 @@ with one_line_errors(flags.program_name(sys.argv)):  # The base install has no k
         workers,
     )
     from keras_dae.export.serving.admission import ByteBudget
-    from keras_dae.export.serving.repository import Watcher
+    from keras_dae.export.serving.batching import Infer
+    from keras_dae.export.serving.repository import Repository, Watcher
+
+if TYPE_CHECKING:  # Not imported here: prometheus_client is set up by the serving package first.
+    from kserve import ModelServer
 
 FLAGS = flags.FLAGS
+# Of the gRPC worker's settings, an environment variable: Linux takes 128 KiB in one (E2BIG).
+MAX_SETTINGS_CHARS = 64 << 10
 
 
-def grpc_server(repository, server, infer):
+def grpc_server(
+    repository: Repository, server: "ModelServer", infer: Infer
+) -> grpc.aio.Server | None:
     """The worker's grpc.aio server on --grpc_port (--grpc_server=grpcio; else None)."""
     if not FLAGS.grpc_port or FLAGS.grpc_server != "grpcio":
         return None
@@ -109,8 +121,8 @@ def main(argv):
                 "one of --export_dir or --model_config_file is required, and no arguments "
                 "(see --help)"
             )
-        if FLAGS.grpc_workers != 1 and FLAGS.grpc_server != "envoy":
-            raise ExportError("--grpc_workers takes --grpc_server=envoy (see --help)")
+        if FLAGS.grpc_workers != 1 and not (FLAGS.grpc_port and FLAGS.grpc_server == "envoy"):
+            raise ExportError("--grpc_workers takes --grpc_server=envoy and a --grpc_port")
         path = FLAGS.model_config_file
         config = model_config.ConfigFile(path) if path else None
         runtimes.check_installed(FLAGS.runtime)
@@ -127,10 +139,13 @@ def main(argv):
         listening.close()  # Not Envoy's: the HTTP workers' connections only.
         settings = {
             "argv": sys.argv,
+            "index": index,
             "metrics_dir": metrics_dir,
             "respawned": respawned,
             "model_config": config and config.state(),  # What the HTTP workers start on.
         }
+        if len(json.dumps(settings)) > MAX_SETTINGS_CHARS:  # The file is read again instead.
+            settings["model_config"] = None
         return envoy_worker.serve(
             FLAGS.grpc_port, settings, FLAGS.grace_seconds, FLAGS.read_timeout_seconds
         )

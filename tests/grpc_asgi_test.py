@@ -25,7 +25,7 @@ def framed(message: bytes, compressed: bool = False) -> bytes:
     return struct.pack(">?I", compressed, len(message)) + message
 
 
-def call(app, body: bytes, path=PREDICT, headers=(), chunk=1 << 20):
+def call(app, body: bytes, path=PREDICT, headers=(), chunk=1 << 20, query=b""):
     """(HTTP status, response body, trailers as a dict) of one request, its body sent in chunks."""
     chunks = [body[i : i + chunk] for i in range(0, len(body), chunk)] or [b""]
     events = [
@@ -44,6 +44,7 @@ def call(app, body: bytes, path=PREDICT, headers=(), chunk=1 << 20):
         "type": "http",
         "method": "POST",
         "path": path,
+        "query_string": query,
         "headers": [(b"content-type", b"application/grpc"), *headers],
     }
     asyncio.run(app(scope, receive, send))
@@ -177,6 +178,9 @@ class GrpcAsgiTest(parameterized.TestCase):
         path = "/tensorflow.serving.PredictionService/MultiInference"
         _, _, trailers = call(self.app, framed(b""), path=path)
         self.assertStatus(trailers, grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+        message = framed(self.request.SerializeToString())  # A method name with a query: none.
+        _, _, trailers = call(self.app, message, query=b"x=1")
+        self.assertStatus(trailers, grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
 
     def test_client_gone_before_its_message_gets_no_answer(self):
         sent = []
@@ -267,15 +271,18 @@ class GrpcAsgiTest(parameterized.TestCase):
         async def never_answers(served, name, x):
             await asyncio.Event().wait()
 
-        app = grpc_asgi.Server(MAX_BYTES)
+        app = grpc_asgi.Server(MAX_BYTES, refused=routes.count_grpc_refusal)
         tfs_grpc.add_services(app, lookup, never_answers, max_batch=8)
         before = requests_counted("DEADLINE_EXCEEDED")
+        unnamed = requests_counted("DEADLINE_EXCEEDED", model="", version="")
         with self.assertNoLogs("kserve", "ERROR"):
             _, body, trailers = call(
                 app, framed(self.request.SerializeToString()), headers=[(b"grpc-timeout", b"50m")]
             )
         self.assertStatus(trailers, grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         self.assertEqual((body, requests_counted("DEADLINE_EXCEEDED")), (b"", before + 1))
+        # Counted once, by the servicer: not as a refusal too.
+        self.assertEqual(requests_counted("DEADLINE_EXCEEDED", model="", version=""), unnamed)
         _, _, trailers = call(  # A deadline not reached: answered.
             self.app, framed(self.request.SerializeToString()), headers=[(b"grpc-timeout", b"9S")]
         )
@@ -297,6 +304,7 @@ class GrpcAsgiTest(parameterized.TestCase):
             self.assertEqual(requests_counted(status, model="", version=""), before + 1, status)
         before = requests_counted("UNIMPLEMENTED", model="", version="")
         call(app, framed(message), path="/tensorflow.serving.PredictionService/Nothing")
+        call(app, framed(message), query=b"x=1")  # Not Predict: a method of another name.
         self.assertEqual(requests_counted("UNIMPLEMENTED", model="", version=""), before)
 
     def test_deadline_passed_before_the_message_came_is_counted(self):

@@ -403,7 +403,7 @@ class EnvoyWorkerTest(ServerTestCase):
             self.assertTrue(wait_until(lambda: restarted in server.log_text()))
             serving = next(lives)
             self.assertTrue(
-                wait_until(lambda: server.log_text().count("gRPC worker serving") == serving)
+                wait_until(lambda: server.log_text().count("(Envoy) serving") == serving)
             )
             self.assertEqual(grpc_predict(server)[0], grpc.StatusCode.OK)
             return server.grpc_worker_pid()
@@ -420,13 +420,13 @@ class EnvoyWorkerTest(ServerTestCase):
 
     def test_two_grpc_workers_answer_while_one_restarts(self):
         """--grpc_workers=2, each killed in turn: one channel's calls go on being answered while
-        the killed one restarts (only a call in flight on its connection may fail); with one
-        gRPC worker the port is refused until it is back."""
+        the killed one restarts (only a call in flight on its connection may fail). Run with
+        --grpc_workers=1 once: no call answered meanwhile."""
         flags = ("--runtime=litert", "--grpc_server=envoy", "--grpc_workers=2")
         server = self.start(fresh_export("envoy-two"), *flags)
 
         def serving(lives: int) -> bool:
-            return server.log_text().count("gRPC worker serving") == lives
+            return server.log_text().count("(Envoy) serving") == lives
 
         self.assertTrue(wait_until(lambda: serving(2)))
         outcomes, stop = [], threading.Event()

@@ -1,14 +1,18 @@
 """The Open Inference Protocol adapter (export/serving/v2.py) on KServe's own request types, as
 its REST (JSON) and gRPC (raw bytes) endpoints build them; the refusals in one line."""
 
+import asyncio
+
 import numpy as np
+import prometheus_client
 from absl.testing import absltest, parameterized
 from kserve.errors import InvalidInput
 from kserve.protocol.grpc.grpc_predict_v2_pb2 import ModelInferRequest
 from kserve.protocol.infer_type import InferInput, InferRequest
 
 from keras_dae.export.serving import v2
-from tests.servable_fixtures import SIGNATURES
+from keras_dae.export.serving.model import AutoencoderModel
+from tests.servable_fixtures import SERVABLE, SIGNATURES
 
 CODES = np.full((2, 4), 0.5, np.float32)
 
@@ -50,6 +54,56 @@ class V2Test(parameterized.TestCase):
     def test_refusals(self, request, message):
         with self.assertRaisesRegex(InvalidInput, message):
             v2.parse(request, SIGNATURES, 8)
+
+
+def v2_grpc_counted(status: str) -> float:
+    labels = {"model_name": "dae", "version": "2", "signature": "decode", "protocol": "v2_grpc"}
+    found = prometheus_client.REGISTRY.get_sample_value(
+        ":tensorflow:serving:request_count_total", {**labels, "status": status}
+    )
+    return found or 0.0
+
+
+class Remaining:
+    """A servicer context with `remaining` seconds to its deadline."""
+
+    def __init__(self, remaining):
+        self.remaining = remaining
+
+    def time_remaining(self):
+        return self.remaining
+
+
+class CancelledInferTest(parameterized.TestCase):
+    """A V2 infer cancelled under the model (grpc cancels the call's task at its deadline, or
+    when its client leaves): before, the cancel slipped past the model's `except Exception` and
+    was counted OK."""
+
+    @parameterized.parameters(
+        (Remaining(0.0), "DEADLINE_EXCEEDED"), (Remaining(5.0), "CANCELLED"),
+        (Remaining(None), "CANCELLED"), (None, "CANCELLED"),
+    )  # fmt: skip
+    def test_counted_as_it_ended(self, context, status):
+        started = asyncio.Event()
+
+        async def never_answers(served, name, x):
+            started.set()
+            await asyncio.Event().wait()
+
+        model = AutoencoderModel("dae", 8, never_answers)
+        model.swap(SERVABLE)
+
+        async def run():
+            v2.GRPC_CONTEXT.set(context)  # As kserve_internals sets it for the call.
+            task = asyncio.ensure_future(model.predict(grpc_request()))
+            await started.wait()
+            task.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await task
+
+        before, ok = v2_grpc_counted(status), v2_grpc_counted("OK")
+        asyncio.run(run())
+        self.assertEqual((v2_grpc_counted(status), v2_grpc_counted("OK")), (before + 1, ok))
 
 
 if __name__ == "__main__":

@@ -42,12 +42,18 @@ class Batcher:
         return await future
 
     def _take(self) -> list:
-        """The oldest pending requests, up to max_batch_size rows (at least one request)."""
-        batch = [self.pending.popleft()]
-        rows = len(batch[0][2])
-        while self.pending and rows + len(self.pending[0][2]) <= self.max_batch_size:
+        """The oldest pending requests, up to max_batch_size rows (at least one request, if any
+        has not ended: a request whose call's deadline passed or whose client left is not run)."""
+        batch, rows = [], 0
+        while self.pending:
+            item = self.pending[0]
+            if item[3].done():  # Cancelled.
+                self.pending.popleft()
+                continue
+            if batch and rows + len(item[2]) > self.max_batch_size:
+                break
             batch.append(self.pending.popleft())
-            rows += len(batch[-1][2])
+            rows += len(item[2])
         if not self.pending:
             self.arrived.clear()
         return batch

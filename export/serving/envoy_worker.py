@@ -1,7 +1,8 @@
-"""The gRPC worker of --grpc_server=envoy: Envoy, through pyvoy, serving grpc_app's ASGI app on
---grpc_port (Envoy's HTTP/2, one Python interpreter inside Envoy's process), as a child of this
-forked worker. At SIGTERM or SIGINT Envoy's listeners are drained (new connections refused, open
-ones sent GOAWAY) and the calls in flight get up to --grace_seconds, as the HTTP workers'."""
+"""A gRPC worker of --grpc_server=envoy (--grpc_workers of them share the port): Envoy, through
+pyvoy, serving grpc_app's ASGI app on --grpc_port (Envoy's HTTP/2, one Python interpreter inside
+Envoy's process), as a child of this forked worker. At SIGTERM or SIGINT Envoy's listeners are
+drained (new connections refused, open ones sent GOAWAY) and the calls in flight get up to
+--grace_seconds, as the HTTP workers'."""
 
 import asyncio
 import json

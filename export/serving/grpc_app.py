@@ -1,8 +1,8 @@
 """The ASGI app the gRPC worker's Envoy imports (--grpc_server=envoy, started by envoy_worker.py):
 TF Serving's gRPC services and KServe's V2 one over the models this process loads and watches
 itself, as an HTTP worker does, its counts in the workers' metrics folder. Its settings, from the
-supervisor in envoy_worker.ENV: the server's argv, the metrics folder, whether it is a respawn,
-the config file as the supervisor read it."""
+supervisor in envoy_worker.ENV: the server's argv, the worker's number, the metrics folder,
+whether it is a respawn, the config file as the supervisor read it."""
 
 import ctypes
 import json
@@ -13,12 +13,22 @@ import sys
 
 from keras_dae import flags
 from keras_dae.core.errors import ExportError
-from keras_dae.export.serving import grpc_asgi, loading, model_config, routes, worker_metrics
+from keras_dae.export.serving import (
+    grpc_asgi,
+    loading,
+    model_config,
+    routes,
+    worker_metrics,
+    workers,
+)
 from keras_dae.export.serving.envoy_worker import ENV
 from keras_dae.export.serving.repository import Watcher
 
-SETTINGS = json.loads(os.environ.get(ENV, "{}")) or {"argv": ["grpc_app"], "respawned": False}
-PR_SET_PDEATHSIG = 1
+SETTINGS = json.loads(os.environ.get(ENV, "{}")) or {
+    "argv": ["grpc_app"],
+    "index": 0,
+    "respawned": False,
+}
 FLAGS = flags.FLAGS
 _snapshots: list[worker_metrics.Snapshots] = []  # Its last counts written at shutdown.
 
@@ -27,7 +37,9 @@ def startup() -> None:
     """Loads the models and adds the services; SystemExit (the app does not start, Envoy ends)
     when a model cannot be served, said in one line by a respawned worker (at the server's
     start the first HTTP worker says it)."""
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # Envoy ends with its worker.
+    # Envoy ends with its worker, at once: after SIGTERM it took ~1 s, its listener meanwhile
+    # taking its SO_REUSEPORT share of new connections only to reset them.
+    ctypes.CDLL(None).prctl(workers.PR_SET_PDEATHSIG, signal.SIGKILL)
     flags.define_serve_flags()
     FLAGS(SETTINGS["argv"])
     try:
@@ -41,7 +53,8 @@ def startup() -> None:
     app.max_message_bytes = FLAGS.max_body_bytes
     loading.add_grpc_services(app, repository, server, infer)
     logging.getLogger("kserve").addFilter(routes.OneLineClientErrors())  # As the HTTP workers.
-    loading.log_serving(repository, "gRPC worker", f"Envoy's gRPC port {FLAGS.grpc_port}")
+    worker = f"gRPC worker {SETTINGS['index']} (Envoy)"  # As the supervisor numbers it.
+    loading.log_serving(repository, worker, f"gRPC port {FLAGS.grpc_port}")
     snapshots = worker_metrics.Snapshots(SETTINGS["metrics_dir"])
     Watcher(
         repository,

@@ -2,6 +2,7 @@
 checked into a float32 batch with the REST body's checks and messages, its PredictResponse, the
 SignatureDefMap of GetModelMetadata (gRPC, and REST's metadata as JSON) and version statuses."""
 
+import grpc
 import numpy as np
 from kserve.errors import InvalidInput
 
@@ -20,6 +21,19 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 
 DEFAULT_SIGNATURE = "serving_default"
 SIGNATURE_DEF = "signature_def"  # The one metadata field TF Serving serves.
+# A client's cancel at its own deadline reaches the server before the server's deadline (later by
+# the request's way there): taken as the deadline within this much.
+DEADLINE_SLACK_S = 0.01
+
+
+def ended_status(context) -> grpc.StatusCode:
+    """The status of a call cancelled under its servicer (grpc.aio's, or grpc_asgi's at the
+    call's deadline): DEADLINE_EXCEEDED once its deadline has passed, else CANCELLED (its
+    client went away); `context` None for a call with none (REST)."""
+    remaining = context.time_remaining() if context is not None else None
+    if remaining is not None and remaining <= DEADLINE_SLACK_S:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
 
 
 def signature_of(name: str, signatures: dict[str, protocol.Signature]) -> protocol.Signature:

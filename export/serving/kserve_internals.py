@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute
 from timing_asgi import TimingMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from keras_dae.export.serving import protocol
+from keras_dae.export.serving import protocol, v2
 
 # kserve, and the libraries whose internals this module rearranges under it.
 CHECKED_VERSIONS = {
@@ -76,6 +76,7 @@ class _V2Errors:
         method_name = f"/inference.GRPCInferenceService/{name}"
 
         async def call(request, context):
+            v2.GRPC_CONTEXT.set(context)  # This call's task's own.
             try:
                 answer = self.before(name, request)
                 return answer if answer is not None else await method(request, context)

@@ -3,13 +3,14 @@ gRPC) on the version a request names, else the highest; the version in a respons
 requests counted; with no version left to serve it is not ready. (TF Serving's REST predicts are
 tfs_rest.py's.)"""
 
+import asyncio
 import time
 
 from kserve import Model
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from kserve.protocol.infer_type import InferRequest
 
-from keras_dae.export.serving import metrics, v2
+from keras_dae.export.serving import grpc_protocol, metrics, v2
 from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.servables import Servable
 
@@ -27,6 +28,8 @@ def status_name(error: BaseException | None) -> str:
         return "NOT_FOUND"
     if isinstance(error, ModelNotReady):
         return "UNAVAILABLE"
+    if isinstance(error, asyncio.CancelledError):  # Its deadline passed, or its client left.
+        return grpc_protocol.ended_status(v2.GRPC_CONTEXT.get()).name
     return "INTERNAL"
 
 
@@ -81,7 +84,7 @@ class AutoencoderModel(Model):
             signature = parsed.name
             outputs = await self.infer(served, signature, x)
             return v2.response(payload, parsed, outputs, self.name, served.version)
-        except Exception as e:
+        except (Exception, asyncio.CancelledError) as e:
             error = e
             raise
         finally:

@@ -127,7 +127,9 @@ class Watcher(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self):
-        next_config = time.monotonic() + self.config_poll_s
+        # The config file's first check at the first poll: a worker respawned on the
+        # supervisor's copy of the config takes a change made since then at once.
+        next_config = time.monotonic()
         while not self.stopped.wait(self.poll_s):
             try:
                 if self.config and self.config_poll_s and time.monotonic() >= next_config:

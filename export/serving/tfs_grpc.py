@@ -55,9 +55,7 @@ class Answering:
     async def __aexit__(self, kind, error, _):
         status = grpc.StatusCode.OK
         if isinstance(error, asyncio.CancelledError):  # The client's deadline, or it went away.
-            remaining = self.context.time_remaining()
-            expired = remaining is not None and remaining <= 0
-            status = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+            status = grpc_protocol.ended_status(self.context)
         elif error is not None:
             status = next((c for k, c in CODES if isinstance(error, k)), grpc.StatusCode.INTERNAL)
         if self.api == "predict":

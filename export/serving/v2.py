@@ -20,6 +20,9 @@ NUMBER_TYPES = ("FP32", "FP64", "FP16", "INT8", "INT16", "INT32", "INT64", "UINT
 # A V2 URL naming a version: its infer, its ready, or (no suffix) its metadata.
 VERSIONED_URL = re.compile(r"(/v2/models/[^/]+)/versions/([^/]+)(/infer|/ready)?")
 _url_version: contextvars.ContextVar[str | None] = contextvars.ContextVar("v2_url", default=None)
+# The servicer context of the V2 gRPC call this task runs (kserve_internals sets it): its deadline
+# says how a call cancelled under the model ended.
+GRPC_CONTEXT: contextvars.ContextVar = contextvars.ContextVar("v2_grpc_context", default=None)
 # A version's problem for a model's name and the version named: (HTTP status, line), or None.
 VersionCheck = Callable[[str, str], tuple[int, str] | None]
 

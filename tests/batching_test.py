@@ -1,0 +1,77 @@
+"""Server-side batching (export/serving/batching.py): requests that arrive while the model is busy
+share one model call, each gets its own rows back, and a request whose call ended is not run."""
+
+import asyncio
+import threading
+
+import numpy as np
+from absl.testing import absltest
+
+from keras_dae.export.serving.batching import Batcher
+from keras_dae.export.serving.served import Served
+from tests.servable_fixtures import SIGNATURES
+
+
+class Recorded:
+    """A model call that records each batch's rows and waits for `release` before answering."""
+
+    def __init__(self):
+        self.batches: list[int] = []
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, signature: str, x: np.ndarray) -> np.ndarray:
+        self.started.set()
+        self.release.wait(30)
+        self.batches.append(len(x))
+        return x[:, :1] * 2
+
+
+def rows(first: float, n: int = 1) -> np.ndarray:
+    return np.full((n, 784), first, np.float32)
+
+
+class BatcherTest(absltest.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.model = Recorded()
+        self.served = Served(1, SIGNATURES, self.model)
+
+    async def busy_then(self, batcher: Batcher, *later: np.ndarray):
+        """One request that holds the model, then `later` ones queued behind it; the answers."""
+        first = asyncio.ensure_future(batcher.run(self.served, "serving_default", rows(9)))
+        while not self.model.started.is_set():  # The first taken: the model busy.
+            await asyncio.sleep(0.001)
+        queued = [
+            asyncio.ensure_future(batcher.run(self.served, "serving_default", x)) for x in later
+        ]
+        while len(batcher.pending) < len(later):  # Each queued.
+            await asyncio.sleep(0)
+        return first, queued
+
+    def test_requests_arriving_while_busy_share_a_call_and_get_their_rows(self):
+        async def run():
+            batcher = Batcher(max_batch_size=5, timeout_s=0)
+            first, queued = await self.busy_then(batcher, rows(1, 2), rows(2, 1), rows(3, 3))
+            self.model.release.set()
+            return [await f for f in (first, *queued)]
+
+        answers = asyncio.run(run())
+        self.assertEqual(self.model.batches, [1, 3, 3])  # 2 + 1 rows together, then 3 (max 5).
+        for answer, (value, n) in zip(answers, [(9, 1), (1, 2), (2, 1), (3, 3)]):
+            np.testing.assert_array_equal(answer, np.full((n, 1), 2 * value, np.float32))
+
+    def test_a_request_whose_call_ended_is_not_run(self):
+        async def run():
+            batcher = Batcher(max_batch_size=64, timeout_s=0)
+            first, (ended, kept) = await self.busy_then(batcher, rows(1, 7), rows(2, 1))
+            ended.cancel()  # Its deadline passed while it waited.
+            self.model.release.set()
+            return await first, await kept
+
+        _, kept = asyncio.run(run())
+        self.assertEqual(self.model.batches, [1, 1])  # Before: [1, 8], the 7 rows run for none.
+        np.testing.assert_array_equal(kept, [[4.0]])
+
+
+if __name__ == "__main__":
+    absltest.main()
