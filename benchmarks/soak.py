@@ -515,7 +515,11 @@ def plot(results: list[dict], path: str, publish_seconds: float) -> None:
         for kind, marker, label in marks:
             when = np.array([w for w, k, _ in result["events"] if k == kind])
             ax.plot(when / 60, np.interp(when, t, rss), marker, color="tab:red", label=label)
-        ax.set(ylabel="RSS (MiB)", title=f"{result['runtime']}, 2 workers: all processes")
+        grpc_workers = (result["grpc"] or {}).get("workers")
+        serving = f"{FLAGS.workers} workers" + (
+            f" and {grpc_workers} gRPC (Envoy)" if grpc_workers else ""
+        )
+        ax.set(ylabel="RSS (MiB)", title=f"{result['runtime']}, {serving}: all processes")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
     axes[-1].set_xlabel(f"minute (a version published every {publish_seconds:g} s)")

@@ -178,6 +178,20 @@ class MetricsTest(absltest.TestCase):
             with self.assertRaisesRegex(worker_metrics.Unreadable, f"^{worker}: not a metrics"):
                 worker_metrics.summed(folder)
 
+    def test_unchanged_samples_are_not_written_again(self):
+        folder = self.create_tempdir().full_path
+        snapshots = worker_metrics.Snapshots(folder)
+        snapshots.write()
+        first = os.stat(snapshots.path).st_ino  # Each write renames a new file in place.
+        snapshots.write()  # Idle.
+        self.assertEqual(os.stat(snapshots.path).st_ino, first)
+        metrics.REQUESTS.labels("dae", "1", "encode", "grpc", "OK").inc()
+        snapshots.write()
+        self.assertNotEqual(os.stat(snapshots.path).st_ino, first)
+        os.remove(snapshots.path)  # Gone (not by this worker): written again, unchanged or not.
+        snapshots.write()
+        self.assertTrue(os.path.exists(snapshots.path))
+
     def test_every_worker_life_has_its_own_file(self):
         folder = self.create_tempdir().full_path
         first, second = worker_metrics.Snapshots(folder), worker_metrics.Snapshots(folder)

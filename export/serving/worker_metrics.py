@@ -193,14 +193,21 @@ class Snapshots:
         self.path = os.path.join(folder, f"{os.getpid()}-{time.time_ns()}{SUFFIX}")
         self.stopped = threading.Event()
         self.lock = threading.Lock()  # Written from two threads: the newest samples win.
+        self.written = None  # The text last written.
 
     def write(self) -> None:
-        """Unreadable, naming this worker's file, when it cannot be written."""
+        """Unreadable, naming this worker's file, when it cannot be written. Samples unchanged
+        since the last write are not written again (an idle worker wrote and fsynced its file
+        every second, for as long as it ran)."""
         with self.lock:
+            text = json.dumps(_own_samples())
+            if text == self.written and os.path.exists(self.path):
+                return
             try:
-                durable.write_text(self.path, json.dumps(_own_samples()))
+                durable.write_text(self.path, text)
             except OSError as e:
                 raise Unreadable(f"{self.path}: {e.strerror or e}") from None  # Not the temporary.
+            self.written = text
 
     def start(self) -> None:
         def keep_writing():
