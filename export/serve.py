@@ -12,6 +12,7 @@ serving_default, encode or decode); GET /v1/models/dae reports readiness and the
 import atexit
 import json
 import logging
+import os
 import shutil
 import socket
 import sys
@@ -19,6 +20,7 @@ import tempfile
 from typing import TYPE_CHECKING
 
 from keras_dae import flags
+from keras_dae.core import durable
 from keras_dae.core.errors import ExportError, one_line_errors
 
 with one_line_errors(flags.program_name(sys.argv)):  # The base install has no kserve: one line.
@@ -44,8 +46,6 @@ if TYPE_CHECKING:  # Not imported here: prometheus_client is set up by the servi
     from kserve import ModelServer
 
 FLAGS = flags.FLAGS
-# Of the gRPC worker's settings, an environment variable: Linux takes 128 KiB in one (E2BIG).
-MAX_SETTINGS_CHARS = 64 << 10
 
 
 def grpc_server(
@@ -132,6 +132,12 @@ def main(argv):
     metrics_dir = tempfile.mkdtemp(prefix="keras-dae-metrics-")  # The workers' snapshots.
     atexit.register(shutil.rmtree, metrics_dir, True)
     envoy = FLAGS.grpc_workers if FLAGS.grpc_port and FLAGS.grpc_server == "envoy" else 0
+    config_state = None  # The config as read here, for Envoy's gRPC workers: what HTTP ones use.
+    if config is not None and envoy:
+        config_state = os.path.join(tempfile.mkdtemp(prefix="keras-dae-config-"), "state.json")
+        atexit.register(shutil.rmtree, os.path.dirname(config_state), True)
+        durable.write_text(config_state, json.dumps(config.state()))  # Not an environment
+        # variable: Linux takes 128 KiB in one, and a config can be larger.
 
     def worker(index: int, respawned: bool) -> int:
         if index < FLAGS.workers:
@@ -142,10 +148,8 @@ def main(argv):
             "index": index,
             "metrics_dir": metrics_dir,
             "respawned": respawned,
-            "model_config": config and config.state(),  # What the HTTP workers start on.
+            "model_config_state": config_state,
         }
-        if len(json.dumps(settings)) > MAX_SETTINGS_CHARS:  # The file is read again instead.
-            settings["model_config"] = None
         return envoy_worker.serve(
             FLAGS.grpc_port, settings, FLAGS.grace_seconds, FLAGS.read_timeout_seconds
         )

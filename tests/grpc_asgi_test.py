@@ -5,6 +5,7 @@ codes in the trailers, message framing, compression, limits, metadata, lifespan.
 import asyncio
 import gzip
 import struct
+import time
 import urllib.parse
 import zlib
 
@@ -306,6 +307,44 @@ class GrpcAsgiTest(parameterized.TestCase):
         call(app, framed(message), path="/tensorflow.serving.PredictionService/Nothing")
         call(app, framed(message), query=b"x=1")  # Not Predict: a method of another name.
         self.assertEqual(requests_counted("UNIMPLEMENTED", model="", version=""), before)
+
+    def test_answered_past_its_deadline_is_deadline_exceeded(self):
+        """A model call that never yields (LiteRT's) outran the deadline: its answer was sent,
+        and counted, OK."""
+
+        async def blocking(served, name, x):
+            time.sleep(0.1)
+            return await infer(served, name, x)
+
+        app = grpc_asgi.Server(MAX_BYTES, refused=routes.count_grpc_refusal)
+        tfs_grpc.add_services(app, lookup, blocking, max_batch=8)
+        before, ok = requests_counted("DEADLINE_EXCEEDED"), requests_counted("OK")
+        with self.assertNoLogs("kserve", "ERROR"):
+            _, body, trailers = call(
+                app, framed(self.request.SerializeToString()), headers=[(b"grpc-timeout", b"20m")]
+            )
+        self.assertStatus(trailers, grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        self.assertEqual(body, b"")
+        self.assertEqual(
+            (requests_counted("DEADLINE_EXCEEDED"), requests_counted("OK")), (before + 1, ok)
+        )
+
+    def test_client_gone_before_its_message_came_is_counted_cancelled(self):
+        events = [{"type": "http.request", "body": b"\0\0\0", "more_body": True}]
+
+        async def receive():
+            return events.pop(0) if events else {"type": "http.disconnect"}
+
+        async def send(event):
+            raise AssertionError(f"answered {event}")
+
+        app = grpc_asgi.Server(MAX_BYTES, refused=routes.count_grpc_refusal)
+        tfs_grpc.add_services(app, lookup, infer, max_batch=8)
+        scope = {"type": "http", "method": "POST", "path": PREDICT, "headers": [
+            (b"content-type", b"application/grpc")]}  # fmt: skip
+        before = requests_counted("CANCELLED", model="", version="")
+        asyncio.run(app(scope, receive, send))
+        self.assertEqual(requests_counted("CANCELLED", model="", version=""), before + 1)
 
     def test_deadline_passed_before_the_message_came_is_counted(self):
         async def receive():

@@ -2,7 +2,7 @@
 TF Serving's gRPC services and KServe's V2 one over the models this process loads and watches
 itself, as an HTTP worker does, its counts in the workers' metrics folder. Its settings, from the
 supervisor in envoy_worker.ENV: the server's argv, the worker's number, the metrics folder,
-whether it is a respawn, the config file as the supervisor read it."""
+whether it is a respawn, where the supervisor left the config file as it read it."""
 
 import ctypes
 import json
@@ -33,6 +33,16 @@ FLAGS = flags.FLAGS
 _snapshots: list[worker_metrics.Snapshots] = []  # Its last counts written at shutdown.
 
 
+def _config_state() -> dict | None:
+    """The config as the supervisor read it; None (the file read again) once its copy is gone
+    (a /tmp cleaner's, months on)."""
+    try:
+        with open(SETTINGS.get("model_config_state") or "") as f:
+            return json.load(f)
+    except OSError:
+        return None
+
+
 def startup() -> None:
     """Loads the models and adds the services; SystemExit (the app does not start, Envoy ends)
     when a model cannot be served, said in one line by a respawned worker (at the server's
@@ -43,8 +53,8 @@ def startup() -> None:
     flags.define_serve_flags()
     FLAGS(SETTINGS["argv"])
     try:
-        path, state = FLAGS.model_config_file, SETTINGS.get("model_config")
-        config = model_config.ConfigFile(path, state) if path else None
+        path = FLAGS.model_config_file
+        config = model_config.ConfigFile(path, _config_state()) if path else None
         server, infer, repository = loading.load_models(config, SETTINGS["respawned"])
     except ExportError as e:
         if SETTINGS["respawned"]:

@@ -139,7 +139,8 @@ def _grpc_message(details: str) -> bytes:
 class Server:
     """The ASGI app, with grpc.aio's two registration methods (what generated code calls);
     `startup` and `shutdown` run at ASGI's lifespan events; `refused(method, code)` hears of
-    each call answered before its servicer ran (which counts the others)."""
+    each call answered (or whose client left) before its servicer ran, which counts the
+    others."""
 
     def __init__(
         self,
@@ -184,13 +185,15 @@ class Server:
                 return None
             await send({"type": "http.response.start", "status": 415, "headers": []})
             return await send({"type": "http.response.body", "body": b""})
+        query = scope.get("query_string")
+        method = scope["path"] + ("?" + query.decode("latin-1") if query else "")
         try:
             code, details, payload = await self._answer(scope, headers, receive)
-        except ClientGone:
+        except ClientGone:  # Nobody to answer: counted all the same.
+            self.refused(method, grpc.StatusCode.CANCELLED)
             return None
         except Failed as e:
-            query = scope.get("query_string")
-            self.refused(scope["path"] + ("?" + query.decode("latin-1") if query else ""), e.code)
+            self.refused(method, e.code)
             code, details, payload = e.code, e.details, b""
         trailers = [(b"grpc-status", b"%d" % code.value[0])]
         if details:
@@ -214,7 +217,7 @@ class Server:
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         try:
             async with _within(deadline):
-                body = await self._body(receive)
+                body = await self._body(receive, shielded=deadline is not None)
         except TimeoutError:
             raise Failed(grpc.StatusCode.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED) from None
         encoding = headers.get(b"grpc-encoding", b"identity").decode("latin-1")
@@ -242,12 +245,14 @@ class Server:
             return grpc.StatusCode.UNKNOWN, f"Unexpected {type(e)}: {e}", b""
         return _OK, "", b"\0" + len(response).to_bytes(4, "big") + response
 
-    async def _body(self, receive) -> bytes:
+    async def _body(self, receive, shielded: bool) -> bytes:
         """The request body; Failed (RESOURCE_EXHAUSTED) as soon as its message's declared
-        length is over the limit, as grpc's own check."""
+        length is over the limit, as grpc's own check. `shielded`: each receive() left to end
+        when the read is cancelled at the call's deadline (pyvoy setting the result of one
+        cancelled logged an InvalidStateError traceback)."""
         body, more = bytearray(), True
         while more:
-            event = await receive()
+            event = await (asyncio.shield(receive()) if shielded else receive())
             if event["type"] == "http.disconnect":
                 raise ClientGone
             body += event.get("body", b"")

@@ -26,6 +26,12 @@ SIGNATURE_DEF = "signature_def"  # The one metadata field TF Serving serves.
 DEADLINE_SLACK_S = 0.01
 
 
+def expired(context) -> bool:
+    """Whether the call of servicer `context` is past its deadline (False without one)."""
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= 0
+
+
 def ended_status(context) -> grpc.StatusCode:
     """The status of a call cancelled under its servicer (grpc.aio's, or grpc_asgi's at the
     call's deadline): DEADLINE_EXCEEDED once its deadline has passed, else CANCELLED (its

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import grpc
 from kserve.errors import InvalidInput, ModelNotFound
 
-from keras_dae.export.serving import grpc_protocol, metrics
+from keras_dae.export.serving import grpc_asgi, grpc_protocol, metrics
 from keras_dae.export.serving.batching import Infer
 from keras_dae.export.serving.servables import Servable
 from keras_dae.export.serving.served import Served
@@ -56,6 +56,10 @@ class Answering:
         status = grpc.StatusCode.OK
         if isinstance(error, asyncio.CancelledError):  # The client's deadline, or it went away.
             status = grpc_protocol.ended_status(self.context)
+        elif error is None and grpc_protocol.expired(self.context):
+            # Answered late: a model call that never yields (LiteRT's) outran the deadline, and
+            # its answer was sent OK (under Envoy) and counted OK (both) where grpc says it ended.
+            status = error = grpc.StatusCode.DEADLINE_EXCEEDED
         elif error is not None:
             status = next((c for k, c in CODES if isinstance(error, k)), grpc.StatusCode.INTERNAL)
         if self.api == "predict":
@@ -67,6 +71,8 @@ class Answering:
         )
         if error is None or isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError)):
             return False  # Answered, or nobody waits for the answer (no log: not a failure).
+        if error is grpc.StatusCode.DEADLINE_EXCEEDED:
+            await self.context.abort(status, grpc_asgi.DEADLINE_EXCEEDED)
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         if status is grpc.StatusCode.INTERNAL:
             logger.error("gRPC %s failed: %s: %s", self.api, type(error).__name__, message)
