@@ -24,8 +24,6 @@ from keras_dae.core import durable
 from keras_dae.core.errors import ExportError, one_line_errors
 
 with one_line_errors(flags.program_name(sys.argv)):  # The base install has no kserve: one line.
-    import grpc
-
     from keras_dae.export.serving import (
         envoy_worker,
         http_server,
@@ -42,7 +40,9 @@ with one_line_errors(flags.program_name(sys.argv)):  # The base install has no k
     from keras_dae.export.serving.batching import Infer
     from keras_dae.export.serving.repository import Repository, Watcher
 
-if TYPE_CHECKING:  # Not imported here: prometheus_client is set up by the serving package first.
+if TYPE_CHECKING:  # Types only: the base install has neither; kserve's first import comes after
+    # the serving package has set prometheus_client up.
+    import grpc
     from kserve import ModelServer
 
 FLAGS = flags.FLAGS
@@ -50,7 +50,7 @@ FLAGS = flags.FLAGS
 
 def grpc_server(
     repository: Repository, server: "ModelServer", infer: Infer
-) -> grpc.aio.Server | None:
+) -> "grpc.aio.Server | None":
     """The worker's grpc.aio server on --grpc_port (--grpc_server=grpcio; else None)."""
     if not FLAGS.grpc_port or FLAGS.grpc_server != "grpcio":
         return None

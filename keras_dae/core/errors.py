@@ -46,6 +46,8 @@ EXTRAS = {
     "sklearn": "train",
     "tflite_micro": "train",
     "kserve": "serve",
+    "pyvoy": "serve",
+    "grpc": "serve",
 }
 
 
