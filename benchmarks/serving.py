@@ -23,6 +23,7 @@ import urllib.request
 from absl import app
 
 from keras_dae import flags
+from keras_dae.core import processes
 from keras_dae.export import layout
 
 FLAGS = flags.FLAGS
@@ -89,7 +90,7 @@ def memory_mib(pid: int) -> dict:
     of their RSS, and of their PSS (shared pages counted once: the workers share what was loaded
     before the fork)."""
     total = {"Rss": 0, "Pss": 0}
-    for p in process_tree(pid):
+    for p in processes.tree(pid):
         with open(f"/proc/{p}/smaps_rollup") as f:
             text = f.read()
         for key in total:
@@ -98,24 +99,6 @@ def memory_mib(pid: int) -> dict:
         "server_rss_mib": round(total["Rss"] / 1024, 1),
         "server_pss_mib": round(total["Pss"] / 1024, 1),
     }
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants: the server, its workers, the gRPC workers' Envoys."""
-    pids, below = [], [pid]
-    while below:
-        pids += below
-        below = [c for p in below for c in children(p)]
-    return pids
-
-
-def children(pid: int) -> list[int]:
-    """The child processes of `pid` (none once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
 
 
 WRK_SCRIPT = """

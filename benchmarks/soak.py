@@ -40,8 +40,9 @@ from absl import app
 from matplotlib.figure import Figure
 
 from benchmarks.grpc import predict_request
-from benchmarks.serving import free_port, process_tree, request_body, start_server
+from benchmarks.serving import free_port, request_body, start_server
 from keras_dae import flags
+from keras_dae.core import processes
 from keras_dae.export import layout, publish
 from keras_dae.export.serving.tfs_protos import prediction_service_pb2_grpc
 from keras_dae.figures import save
@@ -70,19 +71,10 @@ def withdraw(export_dir: str, version: int) -> None:
     shutil.rmtree(layout.version_dir(export_dir, version), ignore_errors=True)
 
 
-def processes(pid: int) -> dict[int, tuple[float, float]]:
+def process_use(pid: int) -> dict[int, tuple[float, float]]:
     """{pid: (RSS MiB, CPU seconds)} of the server, its workers and the gRPC worker's Envoy."""
-    found = {}
-    for p in process_tree(pid):
-        try:
-            with open(f"/proc/{p}/status") as f:
-                rss = int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)[1]) / 1024
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            found[p] = rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, TypeError):  # Gone between the listing and the read.
-            pass
-    return found
+    found = {p: (processes.rss_mib(p), processes.cpu_s(p)) for p in processes.tree(pid)}
+    return {p: use for p, use in found.items() if use[0]}  # Not one gone since the listing.
 
 
 def hey(url: str, body_path: str, seconds: float, rate: float, connections: int) -> dict:
@@ -228,7 +220,7 @@ class Chaos:
         published = 0
         while self.wait(self.start + (published + 1) * FLAGS.publish_seconds - time.monotonic()):
             self.before_publish.append(
-                {p: rss for p, (rss, _) in processes(self.server.pid).items()}
+                {p: rss for p, (rss, _) in process_use(self.server.pid).items()}
             )
             version = publish_copy(self.export_dir, self.source)
             published += 1
@@ -251,8 +243,7 @@ class Chaos:
 
     def killer(self):
         while self.wait(FLAGS.kill_seconds * self.random.uniform(0.5, 1.5)):
-            with open(f"/proc/{self.server.pid}/task/{self.server.pid}/children") as f:
-                workers = sorted(map(int, f.read().split()))
+            workers = sorted(processes.children(self.server.pid))
             if workers:
                 victim = self.random.choice(workers)
                 os.kill(victim, signal.SIGKILL)
@@ -278,7 +269,7 @@ class Chaos:
 
     def sampler(self):
         while self.wait(SAMPLE_S):
-            self.samples.append((time.monotonic() - self.start, processes(self.server.pid)))
+            self.samples.append((time.monotonic() - self.start, process_use(self.server.pid)))
 
     def __enter__(self):
         for thread in self.threads:

@@ -30,6 +30,7 @@ with one_line_errors(flags.program_name(sys.argv)):  # The base install has no k
         kserve_internals,
         loading,
         model_config,
+        refusals,
         routes,
         runtimes,
         tfs_grpc,
@@ -55,7 +56,8 @@ def grpc_server(
     if not FLAGS.grpc_port or FLAGS.grpc_server != "grpcio":
         return None
     aio_server = tfs_grpc.server(FLAGS.max_body_bytes)
-    loading.add_grpc_services(aio_server, repository, server, infer)
+    registry = tfs_grpc.ParsedInHandler(aio_server, refusals.count_grpc_refusal)
+    loading.add_grpc_services(registry, repository, server, infer)
     aio_server.add_insecure_port(f"0.0.0.0:{FLAGS.grpc_port}")
     return aio_server
 

@@ -12,11 +12,14 @@ import zlib
 import grpc
 import numpy as np
 from absl.testing import absltest, parameterized
+from kserve import ModelServer
 from tensorflow_serving.apis import predict_pb2
 
-from keras_dae.export.serving import grpc_asgi, routes, tfs_grpc
-from tests.servable_fixtures import infer, lookup
+from keras_dae.export.serving import grpc_asgi, kserve_internals, refusals, tfs_grpc
+from keras_dae.export.serving.model import AutoencoderModel
+from tests.servable_fixtures import SERVABLE, infer, lookup
 from tests.tfs_grpc_test import predict_request, requests_counted
+from tests.v2_test import grpc_request, v2_grpc_counted
 
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
 MAX_BYTES = 16 << 10
@@ -272,7 +275,7 @@ class GrpcAsgiTest(parameterized.TestCase):
         async def never_answers(served, name, x):
             await asyncio.Event().wait()
 
-        app = grpc_asgi.Server(MAX_BYTES, refused=routes.count_grpc_refusal)
+        app = grpc_asgi.Server(MAX_BYTES, refused=refusals.count_grpc_refusal)
         tfs_grpc.add_services(app, lookup, never_answers, max_batch=8)
         before = requests_counted("DEADLINE_EXCEEDED")
         unnamed = requests_counted("DEADLINE_EXCEEDED", model="", version="")
@@ -290,15 +293,15 @@ class GrpcAsgiTest(parameterized.TestCase):
         self.assertStatus(trailers, grpc.StatusCode.OK)
 
     def test_calls_refused_before_their_servicer_are_counted(self):
-        app = grpc_asgi.Server(MAX_BYTES, refused=routes.count_grpc_refusal)
+        app = grpc_asgi.Server(MAX_BYTES, refused=refusals.count_grpc_refusal)
         tfs_grpc.add_services(app, lookup, infer, max_batch=8)
         message = self.request.SerializeToString()
-        refusals = {
+        refused = {
             "RESOURCE_EXHAUSTED": framed(b"\0" * (MAX_BYTES + 1)),
             "INTERNAL": framed(message)[:-1],  # Cut short.
             "UNIMPLEMENTED": framed(message, compressed=True),  # No grpc-encoding.
         }
-        for status, body in refusals.items():
+        for status, body in refused.items():
             before = requests_counted(status, model="", version="")
             _, _, trailers = call(app, body)
             self.assertStatus(trailers, grpc.StatusCode[status])
@@ -316,7 +319,7 @@ class GrpcAsgiTest(parameterized.TestCase):
             time.sleep(0.1)
             return await infer(served, name, x)
 
-        app = grpc_asgi.Server(MAX_BYTES, refused=routes.count_grpc_refusal)
+        app = grpc_asgi.Server(MAX_BYTES, refused=refusals.count_grpc_refusal)
         tfs_grpc.add_services(app, lookup, blocking, max_batch=8)
         before, ok = requests_counted("DEADLINE_EXCEEDED"), requests_counted("OK")
         with self.assertNoLogs("kserve", "ERROR"):
@@ -329,6 +332,35 @@ class GrpcAsgiTest(parameterized.TestCase):
             (requests_counted("DEADLINE_EXCEEDED"), requests_counted("OK")), (before + 1, ok)
         )
 
+    def test_v2_infer_answered_past_its_deadline_is_deadline_exceeded(self):
+        """The same for KServe's V2 servicer (its own interceptor answers the model's
+        DeadlineExceeded): counted and sent OK before."""
+
+        async def blocking(served, name, x):
+            time.sleep(0.1)
+            return await infer(served, name, x)
+
+        server = ModelServer(enable_grpc=False)
+        model = AutoencoderModel("dae", 8, blocking)
+        model.swap(SERVABLE)
+        server.register_model(model)
+        app = grpc_asgi.Server(MAX_BYTES)
+        kserve_internals.add_v2_grpc(app, server, lambda *_: None, lambda *_: None)
+        message = grpc_request().to_grpc()
+        infer_path = "/inference.GRPCInferenceService/ModelInfer"
+        late, ok = v2_grpc_counted("DEADLINE_EXCEEDED"), v2_grpc_counted("OK")
+        with self.assertNoLogs("kserve", "ERROR"):
+            _, body, trailers = call(
+                app, framed(message.SerializeToString()), infer_path, [(b"grpc-timeout", b"20m")]
+            )
+        self.assertStatus(trailers, grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        self.assertEqual(body, b"")
+        _, body, trailers = call(app, framed(message.SerializeToString()), infer_path)
+        self.assertStatus(trailers, grpc.StatusCode.OK)
+        self.assertEqual(
+            (v2_grpc_counted("DEADLINE_EXCEEDED"), v2_grpc_counted("OK")), (late + 1, ok + 1)
+        )
+
     def test_client_gone_before_its_message_came_is_counted_cancelled(self):
         events = [{"type": "http.request", "body": b"\0\0\0", "more_body": True}]
 
@@ -338,7 +370,7 @@ class GrpcAsgiTest(parameterized.TestCase):
         async def send(event):
             raise AssertionError(f"answered {event}")
 
-        app = grpc_asgi.Server(MAX_BYTES, refused=routes.count_grpc_refusal)
+        app = grpc_asgi.Server(MAX_BYTES, refused=refusals.count_grpc_refusal)
         tfs_grpc.add_services(app, lookup, infer, max_batch=8)
         scope = {"type": "http", "method": "POST", "path": PREDICT, "headers": [
             (b"content-type", b"application/grpc")]}  # fmt: skip
@@ -355,7 +387,7 @@ class GrpcAsgiTest(parameterized.TestCase):
         async def send(event):
             sent.append(event)
 
-        app = grpc_asgi.Server(MAX_BYTES, refused=routes.count_grpc_refusal)
+        app = grpc_asgi.Server(MAX_BYTES, refused=refusals.count_grpc_refusal)
         tfs_grpc.add_services(app, lookup, infer, max_batch=8)
         headers = [(b"content-type", b"application/grpc"), (b"grpc-timeout", b"20m")]
         scope = {"type": "http", "method": "POST", "path": PREDICT, "headers": headers}

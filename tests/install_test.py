@@ -187,8 +187,8 @@ class InstallTest(absltest.TestCase):
         self.assertNotIn("Traceback", serve.stderr)
         self.assertRegex(  # The first of [serve]'s modules the server imports.
             serve.stderr,
-            r"^keras-dae-serve: error: (kserve|pyvoy|grpc) is not installed: this needs pip "
-            r"install 'keras-dae\[serve\]'\n$",
+            r"^keras-dae-serve: error: (kserve|pyvoy|grpc|grpc_interceptor) is not installed: "
+            r"this needs pip install 'keras-dae\[serve\]'\n$",
         )
         help_text = run_in(bin_dir, "keras-dae-infer", "--help", cwd=self.work).stdout
         self.assertIn("Edge inference: denoise images", help_text)  # The command's own usage,

@@ -27,6 +27,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 from prometheus_client.parser import text_string_to_metric_families
 
+from keras_dae.core import processes
 from keras_dae.export import layout
 from keras_dae.export.serving import tensors
 from keras_dae.export.serving.tfs_protos import predict_pb2
@@ -34,11 +35,9 @@ from tests.export_fixtures import publish_test_version, train_tiny_run
 from tests.idx_fixtures import write_mnist_dir
 from tests.serving_fixtures import (
     Server,
-    children,
     predict,
     publish_copy,
     request,
-    rss_mib,
     wait_until,
     withdraw,
 )
@@ -132,7 +131,7 @@ class SwapMemoryTest(ServerTestCase):
                 self.assertEqual(version_of(server), str(version))
             if version > 3:  # Old versions pruned, as an export kept for months is.
                 withdraw(export_dir, version - 2)
-            rss.append(rss_mib(worker))
+            rss.append(processes.rss_mib(worker))
         slope = np.polyfit(np.arange(5, 11), rss[4:], 1)[0]  # After the first few.
         print(f"{runtime}: RSS after each swap {[round(r) for r in rss]} MiB, {slope:.2f}/swap")
         self.assertLess(slope, 1.0)
@@ -418,9 +417,9 @@ class EnvoyWorkerTest(ServerTestCase):
         worker = replaced(server.grpc_worker_pid(), signal.SIGTERM)  # Stopped alone: drained.
         # The stopped worker's last counts were kept.
         self.assertGreaterEqual(requests_counted(server, "grpc"), 5)
-        (envoy,) = children(worker)
+        (envoy,) = processes.children(worker)
         worker = replaced(envoy, signal.SIGKILL)  # Envoy killed: its worker reports the death.
-        (envoy,) = children(worker)
+        (envoy,) = processes.children(worker)
         replaced(worker, signal.SIGKILL)  # The worker killed: Envoy ends with it (PDEATHSIG).
         self.assertTrue(wait_until(lambda: not alive(envoy), 30))
         self.assertIsNone(server.process.poll())
@@ -503,7 +502,7 @@ class EnvoyWorkerTest(ServerTestCase):
         server = Server(fresh_export(f"envoy-stop-{signalled}"), log, *flags, new_session=True)
         self.addCleanup(lambda: server.process.poll() is None and server.stop())
         server.wait_ready()
-        envoy = children(server.grpc_worker_pid())[0]
+        envoy = processes.children(server.grpc_worker_pid())[0]
         answers = []
         with grpc_channel(server) as channel:
             # Connected first: the eight calls are streams of one open connection, in flight

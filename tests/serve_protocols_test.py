@@ -518,6 +518,15 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
         with self.assertRaises(grpc.RpcError) as raised:
             v2.ModelInfer(grpc_predict_v2_pb2.ModelInferRequest(model_name="made-up-4"), timeout=30)
         self.assertEqual(raised.exception.code(), grpc.StatusCode.NOT_FOUND)
+        predict_methods = (
+            "/tensorflow.serving.PredictionService/Predict",
+            "/inference.GRPCInferenceService/ModelInfer",
+        )
+        for method in predict_methods:
+            with self.assertRaises(grpc.RpcError) as raised:  # Not a message of the method's.
+                self.channel.unary_unary(method)(b"\xff\xff not a protobuf", timeout=30)
+            self.assertEqual(raised.exception.code(), grpc.StatusCode.INTERNAL, method)
+            self.assertEqual(raised.exception.details(), "Exception deserializing request!")
         self.assertNotIn("Traceback", self.server.log_text())  # A client's error: one line.
         after = settled_samples(url)
         self.assertFalse(
@@ -545,6 +554,8 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
         self.assertEqual(oversize, self.GRPC_OVERSIZE_COUNTED)
         self.assertEqual(sent("v2_rest", "NOT_FOUND", version="", model="dae"), 1)
         self.assertEqual(sent("v2_grpc", "NOT_FOUND", version="", model=""), 1)
+        self.assertEqual(sent("grpc", "INTERNAL", version="", model=""), 1)
+        self.assertEqual(sent("v2_grpc", "INTERNAL", version="", model=""), 1)
 
     def test_totals_only_grow_whichever_worker_answers_the_scrape(self):
         url = f"http://127.0.0.1:{self.server.port}/metrics"

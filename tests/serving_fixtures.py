@@ -4,7 +4,6 @@ export."""
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -14,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
-from keras_dae.core import durable
+from keras_dae.core import durable, processes
 from keras_dae.export import layout, manifest, publish
 from tests.cli import ROOT
 
@@ -83,11 +82,11 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         """The HTTP worker processes of the server (not the gRPC worker, Envoy's parent)."""
-        return [p for p in children(self.process.pid) if not children(p)]
+        return [p for p in processes.children(self.process.pid) if not processes.children(p)]
 
     def grpc_worker_pids(self) -> list[int]:
         """The gRPC workers of --grpc_server=envoy (each with its Envoy as its child)."""
-        return sorted(p for p in children(self.process.pid) if children(p))
+        return sorted(p for p in processes.children(self.process.pid) if processes.children(p))
 
     def grpc_worker_pid(self) -> int:
         """The gRPC worker (of --grpc_workers=1)."""
@@ -100,26 +99,7 @@ class Server:
 
     def rss_mib(self) -> float:
         """The resident memory of the server, its process and its workers (Envoy too) together."""
-        pids = [self.process.pid, *children(self.process.pid)]
-        return sum(rss_mib(pid) for pid in pids + [c for p in pids[1:] for c in children(p)])
-
-
-def children(pid: int) -> list[int]:
-    """The child processes of `pid` (none once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
-        return []
-
-
-def rss_mib(pid: int) -> float:
-    """The resident memory of process `pid` (0 once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)[1]) / 1024
-    except (FileNotFoundError, TypeError):  # Gone, or a zombie (no VmRSS).
-        return 0.0
+        return sum(processes.rss_mib(pid) for pid in processes.tree(self.process.pid))
 
 
 def wait_until(condition, timeout: float = 60.0, every: float = 0.02) -> bool:

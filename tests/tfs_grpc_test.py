@@ -19,7 +19,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from keras_dae.export.serving import tfs_grpc
+from keras_dae.export.serving import refusals, tfs_grpc
 from tests.servable_fixtures import SIGNATURES, infer, lookup
 from tests.serving_fixtures import free_port
 
@@ -41,31 +41,46 @@ def predict_request(
     return request
 
 
-class TfsGrpcTest(parameterized.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.loop = asyncio.new_event_loop()
-        threading.Thread(target=cls.loop.run_forever, daemon=True).start()
+PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
+
+
+class InProcessServer:
+    """Both services over the stand-in versions and `infer` on a grpc.aio server in an event loop
+    of its own thread, and a channel to it."""
+
+    def __init__(self, infer):
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
         port = free_port()
 
         async def start():
             server = tfs_grpc.server(max_message_bytes=64 << 10)
-            tfs_grpc.add_services(server, lookup, infer, max_batch=8)
+            registry = tfs_grpc.ParsedInHandler(server, refusals.count_grpc_refusal)  # As serve.py.
+            tfs_grpc.add_services(registry, lookup, infer, max_batch=8)
             server.add_insecure_port(f"127.0.0.1:{port}")
             await server.start()
             return server
 
-        cls.server = asyncio.run_coroutine_threadsafe(start(), cls.loop).result(30)
-        cls.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        cls.predict = prediction_service_pb2_grpc.PredictionServiceStub(cls.channel)
-        cls.models = model_service_pb2_grpc.ModelServiceStub(cls.channel)
+        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(30)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+
+    def close(self):
+        self.channel.close()
+        asyncio.run_coroutine_threadsafe(self.server.stop(0), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class TfsGrpcTest(parameterized.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.serving = InProcessServer(infer)
+        cls.predict = prediction_service_pb2_grpc.PredictionServiceStub(cls.serving.channel)
+        cls.models = model_service_pb2_grpc.ModelServiceStub(cls.serving.channel)
 
     @classmethod
     def tearDownClass(cls):
-        cls.channel.close()
-        asyncio.run_coroutine_threadsafe(cls.server.stop(0), cls.loop).result(30)
-        cls.loop.call_soon_threadsafe(cls.loop.stop)
+        cls.serving.close()
         super().tearDownClass()
 
     @parameterized.parameters(
@@ -163,6 +178,20 @@ class TfsGrpcTest(parameterized.TestCase):
         self.assertEqual(raised.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("model 'dae' has no classify signatures", raised.exception.details())
 
+    def test_a_message_that_does_not_parse_is_internal_counted_unlogged(self):
+        """grpc.aio logged a traceback for it and answered UNKNOWN, uncounted."""
+        before = requests_counted("INTERNAL", model="", version="")
+        garbage = self.serving.channel.unary_unary(PREDICT_METHOD)
+        with (
+            self.assertNoLogs("grpc._cython.cygrpc", "ERROR"),
+            self.assertRaises(grpc.RpcError) as raised,
+        ):
+            garbage(b"\xff\xff not a protobuf", timeout=10)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.INTERNAL)
+        self.assertEqual(raised.exception.details(), "Exception deserializing request!")
+        self.assertEqual(requests_counted("INTERNAL", model="", version=""), before + 1)
+        self.assertEqual(self.predict.Predict(predict_request(), 10).model_spec.name, "dae")
+
 
 def requests_counted(status: str, model: str = "dae", version: str = "2") -> float:
     labels = {"model_name": model, "version": version, "signature": "serving_default"}
@@ -180,31 +209,15 @@ class CallEndedTest(absltest.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
         self.started = threading.Event()
-        port = free_port()
 
         async def never_answers(served, name, x):
             self.started.set()
             await asyncio.Event().wait()
 
-        async def start():
-            server = tfs_grpc.server(max_message_bytes=64 << 10)
-            tfs_grpc.add_services(server, lookup, never_answers, max_batch=8)
-            server.add_insecure_port(f"127.0.0.1:{port}")
-            await server.start()
-            return server
-
-        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(30)
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.predict = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
-
-    def tearDown(self):
-        self.channel.close()
-        asyncio.run_coroutine_threadsafe(self.server.stop(0), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        super().tearDown()
+        serving = InProcessServer(never_answers)
+        self.addCleanup(serving.close)
+        self.predict = prediction_service_pb2_grpc.PredictionServiceStub(serving.channel)
 
     def wait_for_count(self, status: str, value: float) -> None:
         deadline = time.monotonic() + 30

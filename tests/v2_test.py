@@ -6,6 +6,7 @@ import asyncio
 import numpy as np
 import prometheus_client
 from absl.testing import absltest, parameterized
+from grpc_interceptor.exceptions import DeadlineExceeded
 from kserve.errors import InvalidInput
 from kserve.protocol.grpc.grpc_predict_v2_pb2 import ModelInferRequest
 from kserve.protocol.infer_type import InferInput, InferRequest
@@ -104,6 +105,29 @@ class CancelledInferTest(parameterized.TestCase):
         before, ok = v2_grpc_counted(status), v2_grpc_counted("OK")
         asyncio.run(run())
         self.assertEqual((v2_grpc_counted(status), v2_grpc_counted("OK")), (before + 1, ok))
+
+    def test_answered_past_its_deadline_is_deadline_exceeded(self):
+        """A model call that never yields (LiteRT's) outran the deadline: its answer was sent,
+        and counted, OK."""
+
+        async def answered(served, name, x):
+            return np.zeros((len(x), 784), np.float32)
+
+        model = AutoencoderModel("dae", 8, answered)
+        model.swap(SERVABLE)
+
+        async def run(context):
+            v2.GRPC_CONTEXT.set(context)
+            return await model.predict(grpc_request())
+
+        late, ok = v2_grpc_counted("DEADLINE_EXCEEDED"), v2_grpc_counted("OK")
+        with self.assertRaises(DeadlineExceeded):
+            asyncio.run(run(Remaining(0.0)))
+        self.assertEqual(asyncio.run(run(Remaining(5.0))).model_version, "2")
+        self.assertEqual(asyncio.run(run(None)).model_version, "2")
+        self.assertEqual(
+            (v2_grpc_counted("DEADLINE_EXCEEDED"), v2_grpc_counted("OK")), (late + 1, ok + 2)
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import threading
 
 from absl.testing import absltest, parameterized
 
+from keras_dae.core import processes
 from tests.cli import ROOT
 from tests.serving_fixtures import wait_until
 
@@ -40,11 +41,6 @@ def serve(index, respawned):
 
 sys.exit(workers.run(2, serve, max_deaths_per_minute=5))
 """
-
-
-def children(pid: int) -> set[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return {int(p) for p in f.read().split()}
 
 
 def alive(pid: int) -> bool:
@@ -103,16 +99,16 @@ class WorkersTest(parameterized.TestCase):
         self.addCleanup(lambda: supervisor.poll() is None and supervisor.kill())
         restarted = re.compile(rf"worker {dies} \(pid \d+\) killed by signal 9; restarted as pid")
         self.assertTrue(wait_until(lambda: any(restarted.search(line) for line in lines)))
-        self.assertTrue(wait_until(lambda: len(children(supervisor.pid)) == 2))
-        workers = children(supervisor.pid)
+        self.assertTrue(wait_until(lambda: len(processes.children(supervisor.pid)) == 2))
+        workers = set(processes.children(supervisor.pid))
         supervisor.send_signal(signal.SIGTERM)
         self.assertEqual(supervisor.wait(60), 0, "".join(lines))
         self.assertFalse(any(alive(pid) for pid in workers))
 
     def test_workers_stop_with_a_killed_supervisor(self):
         supervisor = start("none", -1)
-        self.assertTrue(wait_until(lambda: len(children(supervisor.pid)) == 2))
-        workers = children(supervisor.pid)
+        self.assertTrue(wait_until(lambda: len(processes.children(supervisor.pid)) == 2))
+        workers = set(processes.children(supervisor.pid))
         supervisor.kill()
         supervisor.wait(60)
         self.assertTrue(wait_until(lambda: not any(alive(pid) for pid in workers)))

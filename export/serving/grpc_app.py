@@ -17,7 +17,7 @@ from keras_dae.export.serving import (
     grpc_asgi,
     loading,
     model_config,
-    routes,
+    refusals,
     worker_metrics,
     workers,
 )
@@ -62,7 +62,7 @@ def startup() -> None:
         raise SystemExit(1) from None
     app.max_message_bytes = FLAGS.max_body_bytes
     loading.add_grpc_services(app, repository, server, infer)
-    logging.getLogger("kserve").addFilter(routes.OneLineClientErrors())  # As the HTTP workers.
+    logging.getLogger("kserve").addFilter(refusals.OneLineClientErrors())  # As the HTTP workers.
     worker = f"gRPC worker {SETTINGS['index']} (Envoy)"  # As the supervisor numbers it.
     loading.log_serving(repository, worker, f"gRPC port {FLAGS.grpc_port}")
     snapshots = worker_metrics.Snapshots(SETTINGS["metrics_dir"])
@@ -83,4 +83,4 @@ def shutdown() -> None:
 
 
 # grpc's default message limit until startup sets --max_body_bytes.
-app = grpc_asgi.Server(4 << 20, startup, shutdown, routes.count_grpc_refusal)
+app = grpc_asgi.Server(4 << 20, startup, shutdown, refusals.count_grpc_refusal)

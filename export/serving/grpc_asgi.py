@@ -25,6 +25,8 @@ TRANSPORT_HEADERS = frozenset(
 ACCEPT_ENCODING = (b"grpc-accept-encoding", b"identity,gzip,deflate")
 MAX_DETAILS = 1000  # Characters of a status's details sent.
 DEADLINE_EXCEEDED = "Deadline Exceeded"  # grpc's words.
+DESERIALIZING = "Exception deserializing request!"  # grpc's words (its synchronous server's).
+Refused = Callable[[str, grpc.StatusCode], object]  # Hears of a call refused before its servicer.
 _OK = grpc.StatusCode.OK
 
 
@@ -147,7 +149,7 @@ class Server:
         max_message_bytes: int,
         startup: Callable[[], object] = lambda: None,
         shutdown: Callable[[], object] = lambda: None,
-        refused: Callable[[str, grpc.StatusCode], object] = lambda method, code: None,
+        refused: Refused = lambda method, code: None,
     ):
         self.max_message_bytes = max_message_bytes
         self.startup, self.shutdown, self.refused = startup, shutdown, refused
@@ -225,7 +227,7 @@ class Server:
         try:
             request = handler.request_deserializer(message)
         except Exception:  # noqa: BLE001  (grpc's answer to a message it cannot parse)
-            raise Failed(grpc.StatusCode.INTERNAL, "Exception deserializing request!") from None
+            raise Failed(grpc.StatusCode.INTERNAL, DESERIALIZING) from None
         context = Context(scope["headers"], deadline)
         running = _within(deadline)  # The servicer counts a call it ends.
         try:

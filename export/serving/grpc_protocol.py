@@ -27,8 +27,9 @@ DEADLINE_SLACK_S = 0.01
 
 
 def expired(context) -> bool:
-    """Whether the call of servicer `context` is past its deadline (False without one)."""
-    remaining = context.time_remaining()
+    """Whether the call of servicer `context` is past its deadline (False without one, or
+    without a context: REST)."""
+    remaining = context.time_remaining() if context is not None else None
     return remaining is not None and remaining <= 0
 
 

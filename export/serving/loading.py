@@ -10,7 +10,7 @@ from keras_dae import flags
 from keras_dae.export.serving import (
     kserve_internals,
     model_config,
-    routes,
+    refusals,
     runtimes,
     tfs_grpc,
     v2,
@@ -66,7 +66,7 @@ def add_grpc_services(target, repository: Repository, server: ModelServer, infer
         target,
         server,
         functools.partial(v2.grpc_version_answer, repository.lookup),
-        functools.partial(routes.count_v2_grpc_refusal, repository.lookup),
+        functools.partial(refusals.count_v2_grpc_refusal, repository.lookup),
     )
 
 

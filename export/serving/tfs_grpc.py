@@ -53,13 +53,13 @@ class Answering:
         return self
 
     async def __aexit__(self, kind, error, _):
-        status = grpc.StatusCode.OK
+        status, late = grpc.StatusCode.OK, False
         if isinstance(error, asyncio.CancelledError):  # The client's deadline, or it went away.
             status = grpc_protocol.ended_status(self.context)
         elif error is None and grpc_protocol.expired(self.context):
             # Answered late: a model call that never yields (LiteRT's) outran the deadline, and
             # its answer was sent OK (under Envoy) and counted OK (both) where grpc says it ended.
-            status = error = grpc.StatusCode.DEADLINE_EXCEEDED
+            status, late = grpc.StatusCode.DEADLINE_EXCEEDED, True
         elif error is not None:
             status = next((c for k, c in CODES if isinstance(error, k)), grpc.StatusCode.INTERNAL)
         if self.api == "predict":
@@ -69,10 +69,10 @@ class Answering:
         metrics.labelled(metrics.REQUEST_LATENCY, self.model, self.api, "GRPC").observe(
             (time.perf_counter() - self.start) * 1e6
         )
+        if late:
+            await self.context.abort(status, grpc_asgi.DEADLINE_EXCEEDED)
         if error is None or isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError)):
             return False  # Answered, or nobody waits for the answer (no log: not a failure).
-        if error is grpc.StatusCode.DEADLINE_EXCEEDED:
-            await self.context.abort(status, grpc_asgi.DEADLINE_EXCEEDED)
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         if status is grpc.StatusCode.INTERNAL:
             logger.error("gRPC %s failed: %s: %s", self.api, type(error).__name__, message)
@@ -134,6 +134,51 @@ def add_services(target, lookup: Lookup, infer: Infer, max_batch: int) -> None:
         PredictionService(lookup, infer, max_batch), target
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(lookup), target)
+
+
+class ParsedInHandler(grpc.GenericRpcHandler):
+    """What generated code registers on a grpc.aio `server`, each unary method's message parsed
+    in its handler: one that does not parse is INTERNAL in grpc's words and told to `refused`,
+    as under Envoy (grpc.aio logged a traceback, answered UNKNOWN and counted nothing)."""
+
+    def __init__(self, server: grpc.aio.Server, refused: grpc_asgi.Refused):
+        self.server, self.refused = server, refused
+        self.generic: list[grpc.GenericRpcHandler] = []
+        self.found: dict[str, grpc.RpcMethodHandler | None] = {}
+        server.add_generic_rpc_handlers((self,))
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self.generic.extend(handlers)
+
+    def add_registered_method_handlers(self, service: str, handlers: dict) -> None:
+        self.server.add_registered_method_handlers(
+            service, {name: self._parsing(f"/{service}/{name}", h) for name, h in handlers.items()}
+        )
+
+    def service(self, details):
+        """The generic handlers' method of `details`, parsing in it (kept per method found)."""
+        method = details.method
+        if method not in self.found:
+            handler = next(filter(None, (g.service(details) for g in self.generic)), None)
+            if handler is None:
+                return None  # A client's made-up method: not kept.
+            self.found[method] = self._parsing(method, handler)
+        return self.found[method]
+
+    def _parsing(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if handler.request_streaming or handler.response_streaming:
+            return handler
+        parse, run = handler.request_deserializer, handler.unary_unary
+
+        async def unary_unary(message: bytes, context):
+            try:
+                request = parse(message)
+            except Exception:  # noqa: BLE001  (a message that is not the method's)
+                self.refused(method, grpc.StatusCode.INTERNAL)
+                await context.abort(grpc.StatusCode.INTERNAL, grpc_asgi.DESERIALIZING)
+            return await run(request, context)
+
+        return handler._replace(request_deserializer=None, unary_unary=unary_unary)
 
 
 def server(max_message_bytes: int) -> grpc.aio.Server:

@@ -48,6 +48,7 @@ EXTRAS = {
     "kserve": "serve",
     "pyvoy": "serve",
     "grpc": "serve",
+    "grpc_interceptor": "serve",
 }
 
 
