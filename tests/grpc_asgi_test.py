@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 from absl.testing import absltest, parameterized
 from kserve import ModelServer
-from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from keras_dae.export.serving import grpc_asgi, kserve_internals, refusals, tfs_grpc
 from keras_dae.export.serving.model import AutoencoderModel
@@ -181,6 +181,12 @@ class GrpcAsgiTest(parameterized.TestCase):
         self.assertStatus(trailers, grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
         path = "/tensorflow.serving.PredictionService/MultiInference"
         _, _, trailers = call(self.app, framed(b""), path=path)
+        self.assertStatus(trailers, grpc.StatusCode.UNIMPLEMENTED, "MultiInference runs classify")
+        bare = grpc_asgi.Server(MAX_BYTES)  # A generated base servicer: set_code, then raise.
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            prediction_service_pb2_grpc.PredictionServiceServicer(), bare
+        )
+        _, _, trailers = call(bare, framed(b""), path=path)
         self.assertStatus(trailers, grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
         message = framed(self.request.SerializeToString())  # A method name with a query: none.
         _, _, trailers = call(self.app, message, query=b"x=1")

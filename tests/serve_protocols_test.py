@@ -24,6 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -318,6 +320,34 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
         self.assertEqual(
             json.loads(text)["inputs"], [{"name": "images", "datatype": "FP32", "shape": [-1, 784]}]
         )
+
+    def test_the_repository_api_cannot_unload_a_model(self):
+        """KServe's repository API unloaded a model from the worker it reached, for any client
+        (that worker's V2 answers then NOT_FOUND, uncounted, until a restart); TF Serving's
+        calls it does not serve are refused without a traceback (grpc.aio logged one)."""
+        base = f"http://127.0.0.1:{self.server.port}/v2/repository/models/dae"
+        v2 = grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub(self.channel)
+        for _ in range(4):  # Each worker reached, most likely.
+            for verb in ("unload", "load"):
+                status, _, text = request(f"{base}/{verb}", {})
+                self.assertEqual(status, 501, text)
+                self.assertIn("--model_config_file", json.loads(text)["error"])
+            for call in (v2.RepositoryModelUnload, v2.RepositoryModelLoad):
+                with self.assertRaises(grpc.RpcError) as raised:
+                    call(grpc_predict_v2_pb2.RepositoryModelUnloadRequest(model_name="dae"), 30)
+                self.assertEqual(raised.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        refused = (
+            (self.predict.MultiInference, inference_pb2.MultiInferenceRequest()),
+            (self.models.HandleReloadConfigRequest, model_management_pb2.ReloadConfigRequest()),
+        )
+        for call, message in refused:
+            with self.assertRaises(grpc.RpcError) as raised:
+                call(message, 30)
+            self.assertEqual(raised.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        for _ in range(8):  # Still served by every worker.
+            self.assertEqual(self.v2_rest("")[0], 200)
+            self.assertEqual(self.grpc_outputs().shape, IMAGES.shape)
+        self.assertNotIn("Traceback", self.server.log_text())
 
     def v2_rest(self, path: str):
         """(status, headers, text) of a V2 REST infer of IMAGES by the DAE at `path`."""

@@ -83,6 +83,8 @@ class CancelledInferTest(parameterized.TestCase):
     @parameterized.parameters(
         (Remaining(0.0), "DEADLINE_EXCEEDED"), (Remaining(5.0), "CANCELLED"),
         (Remaining(None), "CANCELLED"), (None, "CANCELLED"),
+        # Within the slack (a client's cancel at its own deadline arrives first), and past it.
+        (Remaining(0.005), "DEADLINE_EXCEEDED"), (Remaining(0.05), "CANCELLED"),
     )  # fmt: skip
     def test_counted_as_it_ended(self, context, status):
         started = asyncio.Event()

@@ -65,7 +65,7 @@ def add_grpc_services(target, repository: Repository, server: ModelServer, infer
     kserve_internals.add_v2_grpc(
         target,
         server,
-        functools.partial(v2.grpc_version_answer, repository.lookup),
+        functools.partial(v2.grpc_answer_before, repository.lookup),
         functools.partial(refusals.count_v2_grpc_refusal, repository.lookup),
     )
 

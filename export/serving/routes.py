@@ -95,6 +95,9 @@ def install(
             refusals.count_refusal(request.scope, 404, lookup, unknown_model_only=True)
         return await kserve_not_found(request, error)
 
+    async def repository_off(model_name: str):
+        return protocol.error_response(501, v2.REPOSITORY_OFF)
+
     def unparsed_check(scope, body: bytes) -> str | None:
         if scope["method"] == "POST" and scope["path"].endswith(":predict"):
             return protocol.over_max_batch(body, max_batch)
@@ -103,6 +106,8 @@ def install(
     app.add_api_route(STATUS_PATH, model_status, methods=["GET"])
     for path in METRICS_PATHS:
         app.add_api_route(path, scrape, methods=["GET"])
+    for path in v2.REPOSITORY_PATHS:
+        app.add_api_route(path, repository_off, methods=["POST"])
     before = len(app.router.routes)
     app.include_router(tfs_rest.router(lookup, infer, max_batch))
     tfs_routes = app.router.routes[before:]  # What include_router added.
@@ -124,6 +129,6 @@ def install(
         app,
         lambda route: (
             any(route is added for added in tfs_routes)
-            or getattr(route, "endpoint", None) in (model_status, scrape)
+            or getattr(route, "endpoint", None) in (model_status, scrape, repository_off)
         ),
     )

@@ -113,6 +113,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Regress(self, request, context):
         return await self._no_such_signatures(request, context, "regress")
 
+    async def MultiInference(self, request, context):  # Generated code's logged a traceback.
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "MultiInference runs classify and regress signatures; this server's models have "
+            f"predict signatures only ({grpc_protocol.PREDICT_METHOD}): use Predict",
+        )
+
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, lookup: Lookup):
@@ -125,6 +132,13 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             return grpc_protocol.status_response(
                 [served.version] if picked else list(servable.versions)
             )
+
+    async def HandleReloadConfigRequest(self, request, context):  # As MultiInference.
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "HandleReloadConfigRequest is not served: the server applies --model_config_file "
+            "itself when the file changes",
+        )
 
 
 def add_services(target, lookup: Lookup, infer: Infer, max_batch: int) -> None:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 
 import numpy as np
+from grpc_interceptor.exceptions import Unimplemented
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from kserve.protocol.grpc.grpc_predict_v2_pb2 import ModelReadyResponse
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
@@ -23,6 +24,17 @@ _url_version: contextvars.ContextVar[str | None] = contextvars.ContextVar("v2_ur
 # The servicer context of the V2 gRPC call this task runs (kserve_internals sets it): its deadline
 # says how a call cancelled under the model ended.
 GRPC_CONTEXT: contextvars.ContextVar = contextvars.ContextVar("v2_grpc_context", default=None)
+# KServe's model repository API would load and unload a model in the one worker it reached, for
+# any client: the models are the config's.
+REPOSITORY_METHODS = ("RepositoryModelLoad", "RepositoryModelUnload")
+REPOSITORY_PATHS = (
+    "/v2/repository/models/{model_name}/load",
+    "/v2/repository/models/{model_name}/unload",
+)
+REPOSITORY_OFF = (
+    "the model repository's load and unload are not served: the models served are those of "
+    "--model_config_file (applied when it changes) or --export_dir"
+)
 # A version's problem for a model's name and the version named: (HTTP status, line), or None.
 VersionCheck = Callable[[str, str], tuple[int, str] | None]
 
@@ -65,10 +77,13 @@ def version_problem(lookup, model_name: str, version: str) -> tuple[int, str] | 
     return None
 
 
-def grpc_version_answer(lookup, method: str, request):
-    """V2 gRPC ModelReady / ModelMetadata naming a version (KServe ignores it): ready False for
-    one not served, NOT_FOUND for its metadata, INVALID_ARGUMENT for a version not a number;
-    None: KServe answers."""
+def grpc_answer_before(lookup, method: str, request):
+    """A V2 gRPC call answered before KServe's servicer: the repository's load and unload
+    refused (UNIMPLEMENTED); ModelReady / ModelMetadata naming a version (KServe ignores it):
+    ready False for one not served, NOT_FOUND for its metadata, INVALID_ARGUMENT for a version
+    not a number; None: KServe answers."""
+    if method in REPOSITORY_METHODS:
+        raise Unimplemented(REPOSITORY_OFF)  # KServe's interceptor answers it, unlogged.
     if method not in ("ModelReady", "ModelMetadata") or not request.version:
         return None
     number = version_number(request.version)
