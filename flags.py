@@ -624,6 +624,13 @@ def define_grpc_benchmark_flags(flag_values: flags.FlagValues = FLAGS):
     flags.DEFINE_integer(
         "repeats", 3, "Runs of each protocol, alternated (medians).", lower_bound=1, **define
     )
+    flags.DEFINE_list(
+        "setups",
+        None,
+        "The server setups to measure, comma-separated (default: all; see benchmarks/grpc.py's "
+        "SETUPS, e.g. litert_int8_envoy,litert_int8_envoy_2).",
+        **define,
+    )
 
 
 def define_serving_benchmark_flags(flag_values: flags.FlagValues = FLAGS):

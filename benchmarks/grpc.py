@@ -13,7 +13,6 @@ Prints one JSON object and a markdown table."""
 import json
 import os
 import resource
-import socket
 import statistics
 import struct
 import subprocess
@@ -27,6 +26,7 @@ from absl import app
 
 from benchmarks.serving import free_port, memory_mib, request_body, wrk
 from keras_dae import flags
+from keras_dae.core import processes
 from keras_dae.export import layout
 from keras_dae.export.serving import tensors
 from keras_dae.export.serving.tfs_protos import predict_pb2
@@ -35,6 +35,12 @@ FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETUPS = {  # gRPC on Envoy's worker, and on each worker's grpc.aio server.
     "litert_int8_envoy": ["--runtime=litert", "--variant=int8", "--grpc_server=envoy"],
+    "litert_int8_envoy_2": [  # Two Envoys on the port: two Python threads.
+        "--runtime=litert",
+        "--variant=int8",
+        "--grpc_server=envoy",
+        "--grpc_workers=2",
+    ],
     "litert_int8_grpcio": ["--runtime=litert", "--variant=int8", "--grpc_server=grpcio"],
     "savedmodel_envoy": ["--runtime=savedmodel", "--grpc_server=envoy"],
     "savedmodel_grpcio": ["--runtime=savedmodel", "--grpc_server=grpcio"],
@@ -57,7 +63,18 @@ def grpc_body(rest_body: bytes) -> bytes:
     return struct.pack(">?I", False, len(message)) + message
 
 
+def grpc_listeners(setup_flags: list[str]) -> int:
+    """The sockets on the gRPC port once a setup's server is up: one per Envoy (--grpc_workers),
+    or one per HTTP worker's grpc.aio server."""
+    if "--grpc_server=envoy" not in setup_flags:
+        return FLAGS.workers
+    found = [f.split("=", 1)[1] for f in setup_flags if f.startswith("--grpc_workers=")]
+    return int(found[0]) if found else 1
+
+
 def start(flags_: list[str], log_path: str) -> tuple[subprocess.Popen, int, int]:
+    """The server with `flags_`, once REST answers and each of its gRPC servers listens (a load
+    begun before would go to the first ones alone)."""
     port, grpc_port = free_port(), free_port()
     with open(log_path, "w") as log:
         server = subprocess.Popen(
@@ -69,10 +86,11 @@ def start(flags_: list[str], log_path: str) -> tuple[subprocess.Popen, int, int]
     while time.monotonic() < deadline and server.poll() is None:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/dae", timeout=5)
-            socket.create_connection(("127.0.0.1", grpc_port), 5).close()  # The gRPC worker's.
-            return server, port, grpc_port
+            if processes.listening_sockets(grpc_port) >= grpc_listeners(flags_):
+                return server, port, grpc_port
         except OSError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     server.kill()
     sys.exit(f"benchmarks.grpc: error: the server did not start (see {log_path})")
 
@@ -185,10 +203,17 @@ def main(argv):
         f.write(body)
     with open(grpc_path, "wb") as f:
         f.write(grpc_body(body))
+    chosen = FLAGS.setups or list(SETUPS)
+    unknown = [setup for setup in chosen if setup not in SETUPS]
+    if unknown:
+        sys.exit(
+            f"benchmarks.grpc: error: --setups: no setup {unknown[0]}; there are {list(SETUPS)}"
+        )
     results = {}
-    for setup, setup_flags in SETUPS.items():
+    for setup in chosen:
         server, port, grpc_port = start(
-            [f"--export_dir={FLAGS.export_dir}", *setup_flags], os.path.join(folder, f"{setup}.log")
+            [f"--export_dir={FLAGS.export_dir}", *SETUPS[setup]],
+            os.path.join(folder, f"{setup}.log"),
         )
         try:
             check_grpc(grpc_port, grpc_body(body))
@@ -221,7 +246,7 @@ def main(argv):
             server.terminate()
             server.wait(60)
     print(json.dumps(results, indent=1))
-    for setup in (*SETUPS, "litert_int8_config"):
+    for setup in (*chosen, "litert_int8_config"):
         if setup in results:
             print(f"{setup}: RSS {results[setup]['server_rss_mib']} MiB, "
                   f"PSS {results[setup]['server_pss_mib']} MiB")  # fmt: skip
@@ -230,7 +255,7 @@ def main(argv):
     print("|---|---|---:|---|---:|---:|---:|---:|---:|")
     rows = [
         (setup, protocol, results[setup][protocol], results[setup]["grpc_over_rest"])
-        for setup in SETUPS
+        for setup in chosen
         for protocol in ("grpc", "rest")
     ]
     rows.append(("no-op grpcio", "grpc", results["noop_grpc_ceiling"], ""))

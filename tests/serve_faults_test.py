@@ -364,13 +364,6 @@ def grpc_channel(server: Server) -> grpc.Channel:
     )
 
 
-def listening(port: int) -> int:
-    """The sockets listening on TCP `port` (each gRPC worker's Envoy has its own)."""
-    with open("/proc/net/tcp") as f:
-        rows = [line.split() for line in f.readlines()[1:]]
-    return sum(1 for row in rows if row[3] == "0A" and int(row[1].split(":")[1], 16) == port)
-
-
 def grpc_predict(server: Server) -> tuple[grpc.StatusCode, float]:
     """(status, time.monotonic() at the answer) of one Predict on its own channel."""
     with grpc_channel(server) as channel:
@@ -454,7 +447,9 @@ class EnvoyWorkerTest(ServerTestCase):
             for victim, lives in zip(server.grpc_worker_pids(), (3, 4)):
                 # Both Envoys listening: one logs its start before it listens (in CI, killing
                 # the other in that gap left the port refused for grpc's reconnect backoff).
-                self.assertTrue(wait_until(lambda: listening(server.grpc_port) == 2))
+                self.assertTrue(
+                    wait_until(lambda: processes.listening_sockets(server.grpc_port) == 2)
+                )
                 before = outcomes.count("OK")
                 os.kill(victim, signal.SIGKILL)
                 self.assertTrue(wait_until(functools.partial(serving, lives)))

@@ -1,8 +1,8 @@
 """What KServe's FastAPI app gets besides its V1 and V2 routes: TF Serving's model status (every
 served version, 503 while none is), the rest of TF Serving's REST API, the metrics at KServe's and
 TF Serving's paths, the request bodies' middleware (its refusals of predicts counted), V2 URLs
-naming a version, `{"error": ...}` bodies for every HTTP error, and client errors logged as one
-line instead of a traceback."""
+naming a version, KServe's model repository load and unload refused, `{"error": ...}` bodies for
+every HTTP error, and client errors logged as one line (refusals.py's filter)."""
 
 import asyncio
 import functools

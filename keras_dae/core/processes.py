@@ -1,5 +1,6 @@
 """A process and what it started, read from Linux's /proc: the server, its workers and the gRPC
-workers' Envoys, for the tests and benchmarks that watch them."""
+workers' Envoys, and the sockets listening on a port, for the tests and benchmarks that watch
+them."""
 
 import os
 import re
@@ -40,3 +41,10 @@ def cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def listening_sockets(port: int) -> int:
+    """The sockets listening on TCP `port` (IPv4): one per process sharing it (SO_REUSEPORT)."""
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return sum(1 for row in rows if row[3] == "0A" and int(row[1].split(":")[1], 16) == port)
