@@ -25,7 +25,7 @@ from tests.idx_fixtures import write_mnist_dir
 from tests.serving_fixtures import Server, predict
 
 DOCKERFILE = os.path.join(ROOT, "deploy", "Dockerfile")
-# Installing with pip's cache (CI's own install filled it) keeps each environment to seconds.
+# pip's own installs, as users run them (CI's own install is uv's: pip's cache may be cold).
 INSTALL_TIMEOUT = 900
 
 

@@ -327,15 +327,20 @@ class ServeProtocolsTest(parameterized.TestCase, CliAssertions):
         calls it does not serve are refused without a traceback (grpc.aio logged one)."""
         base = f"http://127.0.0.1:{self.server.port}/v2/repository/models/dae"
         v2 = grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub(self.channel)
-        for _ in range(4):  # Each worker reached, most likely.
+        calls = (
+            (v2.RepositoryModelUnload, grpc_predict_v2_pb2.RepositoryModelUnloadRequest),
+            (v2.RepositoryModelLoad, grpc_predict_v2_pb2.RepositoryModelLoadRequest),
+        )
+        for _ in range(4):  # REST's new connections reach either worker.
             for verb in ("unload", "load"):
                 status, _, text = request(f"{base}/{verb}", {})
                 self.assertEqual(status, 501, text)
                 self.assertIn("--model_config_file", json.loads(text)["error"])
-            for call in (v2.RepositoryModelUnload, v2.RepositoryModelLoad):
+            for call, message in calls:
                 with self.assertRaises(grpc.RpcError) as raised:
-                    call(grpc_predict_v2_pb2.RepositoryModelUnloadRequest(model_name="dae"), 30)
+                    call(message(model_name="dae"), 30)
                 self.assertEqual(raised.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+                self.assertIn("--model_config_file", raised.exception.details())
         refused = (
             (self.predict.MultiInference, inference_pb2.MultiInferenceRequest()),
             (self.models.HandleReloadConfigRequest, model_management_pb2.ReloadConfigRequest()),

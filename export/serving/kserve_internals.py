@@ -56,7 +56,8 @@ def rest_app(server: ModelServer) -> FastAPI:
 # (method name, request, error) of each V2 gRPC call that raised: to count what never reached
 # a model.
 Refused = Callable[[str, object, Exception], None]
-# (method name, request): the answer to give instead of KServe's, or None (KServe answers).
+# (method name, request): the answer to give instead of KServe's, or None (KServe answers); an
+# exception it raises is answered as KServe's own.
 Before = Callable[[str, object], object]
 
 

@@ -65,9 +65,9 @@ def count_v2_grpc_refusal(lookup: Lookup, method: str, request, error: Exception
 
 
 def count_grpc_refusal(method: str, code: grpc.StatusCode) -> None:
-    """A gRPC predict refused before its servicer ran (its deadline passed while the message
-    came, its size, framing, encoding or parse: under Envoy, grpc_asgi.py's refusals), counted
-    with no model named."""
+    """A gRPC predict refused before its servicer ran (under Envoy, grpc_asgi.py's refusals: its
+    deadline passed while the message came, its size, framing, encoding or parse; on grpcio,
+    ParsedInHandler's of a message that does not parse), counted with no model named."""
     protocol_name = GRPC_PREDICT_METHODS.get(method)
     if protocol_name:
         count_unanswered(None, "", protocol_name, code.name)

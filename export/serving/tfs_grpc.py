@@ -1,9 +1,11 @@
 """TensorFlow Serving's gRPC API for grpc.aio (or grpc_asgi.py under Envoy): PredictionService
 (Predict, GetModelMetadata) and ModelService (GetModelStatus), over the same servables, checks
 and one-line messages as REST; INVALID_ARGUMENT, NOT_FOUND, and RESOURCE_EXHAUSTED for a message
-over the limit (grpc's own)."""
+over the limit (grpc's own); UNIMPLEMENTED, with a line why, for the calls not served. On grpc.aio
+each message is parsed in its handler (ParsedInHandler): one that does not parse is INTERNAL."""
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -158,7 +160,7 @@ class ParsedInHandler(grpc.GenericRpcHandler):
     def __init__(self, server: grpc.aio.Server, refused: grpc_asgi.Refused):
         self.server, self.refused = server, refused
         self.generic: list[grpc.GenericRpcHandler] = []
-        self.found: dict[str, grpc.RpcMethodHandler | None] = {}
+        self.found: dict[str, grpc.RpcMethodHandler] = {}
         server.add_generic_rpc_handlers((self,))
 
     def add_generic_rpc_handlers(self, handlers) -> None:
@@ -180,9 +182,14 @@ class ParsedInHandler(grpc.GenericRpcHandler):
         return self.found[method]
 
     def _parsing(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`handler` parsing its message itself: a unary coroutine's (grpc.aio runs any other
+        kind, a synchronous one in its executor, as it was)."""
+        run = handler.unary_unary
         if handler.request_streaming or handler.response_streaming:
             return handler
-        parse, run = handler.request_deserializer, handler.unary_unary
+        if not inspect.iscoroutinefunction(run):
+            return handler
+        parse = handler.request_deserializer
 
         async def unary_unary(message: bytes, context):
             try:
@@ -192,7 +199,9 @@ class ParsedInHandler(grpc.GenericRpcHandler):
                 await context.abort(grpc.StatusCode.INTERNAL, grpc_asgi.DESERIALIZING)
             return await run(request, context)
 
-        return handler._replace(request_deserializer=None, unary_unary=unary_unary)
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, response_serializer=handler.response_serializer
+        )
 
 
 def server(max_message_bytes: int) -> grpc.aio.Server:
