@@ -41,6 +41,12 @@ SETUPS = {  # gRPC on Envoy's worker, and on each worker's grpc.aio server.
         "--grpc_server=envoy",
         "--grpc_workers=2",
     ],
+    "litert_int8_envoy_batching": [  # LiteRT's calls batched on the event loop's thread.
+        "--runtime=litert",
+        "--variant=int8",
+        "--grpc_server=envoy",
+        "--enable_batching",
+    ],
     "litert_int8_grpcio": ["--runtime=litert", "--variant=int8", "--grpc_server=grpcio"],
     "savedmodel_envoy": ["--runtime=savedmodel", "--grpc_server=envoy"],
     "savedmodel_grpcio": ["--runtime=savedmodel", "--grpc_server=grpcio"],

@@ -193,6 +193,11 @@ class InstallTest(absltest.TestCase):
         help_text = run_in(bin_dir, "keras-dae-infer", "--help", cwd=self.work).stdout
         self.assertIn("Edge inference: denoise images", help_text)  # The command's own usage,
         self.assertIn("--corrupt", help_text)  # and its flags, as `python -m` shows them.
+        # The server's help without [serve] (before: the missing-install line).
+        serve_help = run_in(bin_dir, "keras-dae-serve", "--help", cwd=self.work)
+        self.assertNotIn("is not installed", serve_help.stderr)  # (absl's --help exits 1.)
+        self.assertIn("Serve exports over TensorFlow Serving's REST", serve_help.stdout)
+        self.assertIn("--grpc_server", serve_help.stdout)
 
     def test_editable_install_runs_from_the_checkout(self):
         bin_dir = fresh_environment(os.path.join(self.tmp, "venv-edit"), ROOT, "", editable=True)

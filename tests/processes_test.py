@@ -53,6 +53,13 @@ class ProcessesTest(absltest.TestCase):
         second.close()
         self.assertEqual(processes.listening_sockets(port), 0)
 
+    def test_listening_sockets_count_ipv6(self):
+        """grpcio's 0.0.0.0 listens on a dual-stack [::] socket (the benchmark waited for ever)."""
+        with socket.socket(socket.AF_INET6) as listening:
+            listening.bind(("::", 0))
+            listening.listen()
+            self.assertEqual(processes.listening_sockets(listening.getsockname()[1]), 1)
+
 
 if __name__ == "__main__":
     absltest.main()

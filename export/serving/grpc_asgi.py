@@ -53,16 +53,16 @@ class Context:
     the time left before the call's deadline."""
 
     def __init__(self, headers, deadline: float | None = None):
-        self.metadata = tuple(
-            Metadatum(key.decode("latin-1"), value.decode("latin-1"))
-            for key, value in headers
-            if not key.startswith(b":") and key.decode("latin-1") not in TRANSPORT_HEADERS
-        )
+        self.headers = headers  # Made metadata when asked (TF Serving's calls never ask).
         self.status, self.details = None, ""
         self.deadline = deadline  # On the event loop's clock.
 
     def invocation_metadata(self):
-        return self.metadata
+        return tuple(
+            Metadatum(key.decode("latin-1"), value.decode("latin-1"))
+            for key, value in self.headers
+            if not key.startswith(b":") and key.decode("latin-1") not in TRANSPORT_HEADERS
+        )
 
     def time_remaining(self) -> float | None:
         if self.deadline is None:

@@ -15,7 +15,13 @@ from keras_dae.export.serving import (
     tfs_grpc,
     v2,
 )
-from keras_dae.export.serving.batching import Batcher, Infer, model_call
+from keras_dae.export.serving.batching import (
+    Batcher,
+    Infer,
+    InlineBatcher,
+    ThreadBatcher,
+    model_call,
+)
 from keras_dae.export.serving.model import AutoencoderModel
 from keras_dae.export.serving.repository import Repository
 from keras_dae.export.serving.versions import settle
@@ -24,11 +30,15 @@ FLAGS = flags.FLAGS
 
 
 def make_batcher() -> Batcher | None:
-    """The batcher the flags ask for (on by default for the SavedModel only)."""
+    """The batcher the flags ask for (on by default for the SavedModel only): the SavedModel's
+    calls on a thread of their own, LiteRT's on the event loop's."""
     enabled = FLAGS.enable_batching
     if enabled is None:
         enabled = FLAGS.runtime == "savedmodel"
-    return Batcher(FLAGS.max_batch_size, FLAGS.batch_timeout_micros / 1e6) if enabled else None
+    if not enabled:
+        return None
+    kind = ThreadBatcher if FLAGS.runtime == "savedmodel" else InlineBatcher
+    return kind(FLAGS.max_batch_size, FLAGS.batch_timeout_micros / 1e6)
 
 
 def entries(config: model_config.ConfigFile | None) -> list[model_config.ModelEntry]:

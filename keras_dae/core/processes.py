@@ -44,7 +44,10 @@ def cpu_s(pid: int) -> float:
 
 
 def listening_sockets(port: int) -> int:
-    """The sockets listening on TCP `port` (IPv4): one per process sharing it (SO_REUSEPORT)."""
-    with open("/proc/net/tcp") as f:
-        rows = [line.split() for line in f.readlines()[1:]]
-    return sum(1 for row in rows if row[3] == "0A" and int(row[1].split(":")[1], 16) == port)
+    """The sockets listening on TCP `port`: one per process sharing it (SO_REUSEPORT). IPv6's
+    too: grpcio's 0.0.0.0 is a dual-stack [::] socket (Envoy's an IPv4 one)."""
+    rows = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            rows += [line.split() for line in f.readlines()[1:]]
+    return sum(1 for row in rows if row[3] == "0A" and int(row[1].rsplit(":", 1)[1], 16) == port)
