@@ -1,7 +1,7 @@
 """Server-side batching, as TensorFlow Serving's --enable_batching: requests that arrive while
 the model is busy (or within the batch timeout) go into one model call: on a thread of its own
-(Batcher: the SavedModel, whose call releases the GIL for milliseconds), or on the event loop's
-thread once it has run what was ready (InlineBatcher: LiteRT)."""
+(ThreadBatcher: the SavedModel, whose call releases the GIL for milliseconds), or on the event
+loop's thread once it has run what was ready (InlineBatcher: LiteRT)."""
 
 import asyncio
 import collections
@@ -84,8 +84,8 @@ class ThreadBatcher(Batcher):
             if not self.pending:
                 self.arrived.clear()
             for group in groups:
-                served, signature, x = _inputs(group)
                 try:
+                    served, signature, x = _inputs(group)
                     outputs = await loop.run_in_executor(self.executor, served.call, signature, x)
                 except Exception as e:  # noqa: BLE001  (handed to the requests: each answers 500)
                     _fail(group, e)
@@ -114,8 +114,8 @@ class InlineBatcher(Batcher):
         self.flush_due = False
         while self.pending:
             for group in self._groups():
-                served, signature, x = _inputs(group)
                 try:
+                    served, signature, x = _inputs(group)
                     outputs = served.call(signature, x)
                 except Exception as e:  # noqa: BLE001  (handed to the requests: each answers 500)
                     _fail(group, e)
