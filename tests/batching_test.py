@@ -101,7 +101,7 @@ class InlineBatcherTest(absltest.TestCase):
             await asyncio.sleep(0)  # Each request queued; the model call not yet made.
             if cancel >= 0:
                 calls[cancel].cancel()
-            answers = await asyncio.gather(*calls, return_exceptions=True)
+            answers = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
             return answers, threading.get_ident()
 
         return asyncio.run(run())
@@ -131,6 +131,14 @@ class InlineBatcherTest(absltest.TestCase):
         self.assertEqual([str(a) for a in answers], ["model failed"] * 2)
         answers, _ = self.run_together(batcher, Inline(), rows(3))
         np.testing.assert_array_equal(answers[0], [[6.0]])
+
+    def test_a_batch_that_cannot_be_put_together_fails_its_requests(self):
+        """Rows of unequal widths (the checks let none through): each request gets the error,
+        none waits for ever."""
+        batcher = InlineBatcher(max_batch_size=64, timeout_s=0)
+        answers, _ = self.run_together(batcher, Inline(), rows(1), np.zeros((1, 10), np.float32))
+        self.assertTrue(all(isinstance(a, ValueError) for a in answers), answers)
+        self.assertFalse(batcher.pending)
 
     def test_the_timeout_gathers_requests_of_later_turns(self):
         model = Inline()
