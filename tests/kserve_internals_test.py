@@ -19,11 +19,12 @@ class KServeInternalsTest(absltest.TestCase):
         self.assertEqual(
             {name: importlib.metadata.version(name) for name in kserve_internals.CHECKED_VERSIONS},
             kserve_internals.CHECKED_VERSIONS,
-            "kserve, uvicorn or pyvoy changed: recheck every use in "
+            "kserve, uvicorn, pyvoy or grpcio changed: recheck every use in "
             "export/serving/kserve_internals.py "
             "(the module-global app built by RESTServer.create_application, the timing "
             "middleware, the route order, and the httptools protocol's callbacks and its cycle's "
-            "response_started and response_complete, pyvoy's _admin_address) "
+            "response_started and response_complete, pyvoy's _admin_address, grpcio's "
+            "ExecuteBatchError) "
             "and run tests/serve_test.py and tests/serve_faults_test.py, then update "
             "CHECKED_VERSIONS",
         )

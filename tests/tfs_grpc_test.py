@@ -2,6 +2,7 @@
 driven by Google's own tensorflow-serving-api stubs: answers, metadata, status, status codes."""
 
 import asyncio
+import logging
 import threading
 import time
 
@@ -19,7 +20,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from keras_dae.export.serving import refusals, tfs_grpc
+from keras_dae.export.serving import kserve_internals, refusals, tfs_grpc
 from tests.servable_fixtures import SIGNATURES, infer, lookup
 from tests.serving_fixtures import free_port
 
@@ -242,6 +243,27 @@ class CallEndedTest(absltest.TestCase):
             call.cancel()
             self.wait_for_count("CANCELLED", before + 1)
         self.assertEqual(requests_counted("INTERNAL"), internal)
+
+
+class UnsentAnswerTest(absltest.TestCase):
+    """grpc.aio's traceback for an answer it could not send (its client cancelled after the
+    servicer answered: 6-14 in 8,000 cancels in a probe, too rare to provoke here) is dropped,
+    on the logger grpc.aio writes it to, once its server is made; its other records are kept."""
+
+    def test_an_unsent_answers_traceback_is_dropped_and_other_records_kept(self):
+        tfs_grpc.server(max_message_bytes=1024)
+        seen = []
+        handler = logging.Handler(logging.DEBUG)
+        handler.emit = seen.append
+        grpc_aio = logging.getLogger(kserve_internals.GRPC_AIO_LOGGER)
+        grpc_aio.addHandler(handler)
+        self.addCleanup(grpc_aio.removeHandler, handler)
+        for error in (kserve_internals.UNSENT_ANSWER("Failed execute_batch"), ValueError("x")):
+            try:
+                raise error
+            except Exception:  # noqa: BLE001  (logged as grpc.aio logs its servicers' errors)
+                grpc_aio.exception("raised in core by servicer method [/Predict]")
+        self.assertEqual([type(r.exc_info[1]) for r in seen], [ValueError])
 
 
 if __name__ == "__main__":

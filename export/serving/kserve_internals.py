@@ -1,11 +1,12 @@
-"""Every use of the private parts of the serving stack, KServe's, the uvicorn under it and
-pyvoy's, fenced here, each with its reason; nothing else in the server touches them. Checked against
-CHECKED_VERSIONS (tests/kserve_internals_test.py fails with what to recheck when an installed
-version differs): recheck each use before changing a pin."""
+"""Every use of the private parts of the serving stack, KServe's, the uvicorn under it, pyvoy's
+and grpcio's, fenced here, each with its reason; nothing else in the server touches them.
+Checked against CHECKED_VERSIONS (tests/kserve_internals_test.py fails with what to recheck when
+an installed version differs): recheck each use before changing a pin."""
 
 import warnings
 from collections.abc import Callable
 
+import grpc
 from fastapi import FastAPI
 from fastapi.exceptions import FastAPIDeprecationWarning
 from kserve import ModelServer
@@ -29,7 +30,13 @@ CHECKED_VERSIONS = {
     "starlette": "1.10.0",
     "uvicorn": "0.54.0",
     "pyvoy": "1.3.0",
+    "grpcio": "1.85.3",
 }
+
+# grpc.aio's error for an answer it could not send (its client gone), which it logs with a
+# traceback on its module's logger; neither is public.
+UNSENT_ANSWER = grpc._cython.cygrpc.ExecuteBatchError
+GRPC_AIO_LOGGER = grpc._cython.cygrpc._LOGGER.name
 
 
 def rest_app(server: ModelServer) -> FastAPI:
